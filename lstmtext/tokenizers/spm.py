@@ -85,7 +85,6 @@ class SentencePieceTokenizer(Tokenizer):
                 user_defined_symbols=[],
                 minloglevel=2,
                 num_threads=2,
-                random_seed=seed,
             )
         except RuntimeError as exc:
             msg = str(exc).splitlines()[-1] if str(exc) else "training failed"
