@@ -21,7 +21,6 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from lstmtext import bundle as bundle_io
 from lstmtext.errors import TrainingError, UsageError
 from lstmtext.io import atomic_directory
 from lstmtext.training.reporting import LoggingReporter, Reporter
@@ -52,6 +51,7 @@ class LoopConfig:
     min_lr: float = 0.0
     patience: int = 0  # 0: never stop early
     seed: int = 0
+    lr_scale: float = 1.0  # optimizer rate = schedule rate * lr_scale
 
 
 class TrainTask(Protocol):
@@ -183,7 +183,7 @@ def fit(
         assign_model_weights(model, load_arrays(last / "weights.h5"), str(last))
         load_optimizer(model.optimizer, model, last / OPTIMIZER_FILE)
         reporter.message(f"resuming from {last} after epoch {state.epoch}")
-        if state.finished or state.epoch >= loop.epochs:
+        if state.epoch >= loop.epochs:
             reporter.message("training had already finished; raise --epochs to train further")
             return state.history[-1] if state.history else {}
     reporter.train_begin(loop.epochs, state.epoch)
@@ -195,7 +195,7 @@ def fit(
                 state.lr, plateau=not state.improved_last, min_lr=loop.min_lr,
             ) if epoch > 0 or loop.lr_schedule != "plateau" else state.lr
             state.lr = lr
-            model.optimizer.learning_rate.assign(lr)
+            model.optimizer.learning_rate.assign(lr * loop.lr_scale)
             task.on_epoch_begin(epoch)
             reporter.epoch_begin(epoch, task.steps_per_epoch(), lr)
             t0 = time.perf_counter()

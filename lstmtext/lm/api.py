@@ -1,0 +1,323 @@
+"""Language-model API: train, evaluate, predict, generate, info.
+
+Each function returns data; the command line formats it. ``predict`` and
+``generate`` run on the numpy step runtime and never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from lstmtext import config as config_io
+from lstmtext.bundle import Bundle, write_config, write_json
+from lstmtext.errors import DataError, UsageError
+from lstmtext.lm.config import LMConfig
+from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
+from lstmtext.tokenizers import EOS_ID, PAD_ID, Tokenizer, load_tokenizer
+
+TASK = "lm"
+
+
+# ---------------------------------------------------------------- training
+class LMTrainTask:
+    """Adapts the language model to :func:`lstmtext.training.loop.fit`."""
+
+    monitor = "valid_perplexity"
+    monitor_mode = "min"
+
+    def __init__(self, config: LMConfig, tokenizer: Tokenizer, train, valid, data_summary: dict):
+        from lstmtext.lm import data
+        from lstmtext.lm.network import build_lm, compile_lm
+
+        self.config, self.tokenizer = config, tokenizer
+        self.valid, self.data_summary = valid, data_summary
+        self.x, self.y, _ = data.batchify(train.ids, config.batch_size, pad=False)
+        if self.x.shape[1] < config.bptt:
+            raise DataError(
+                f"training text too short: {train.tokens} tokens make {self.x.shape[1]} steps per stream, "
+                f"fewer than one BPTT window ({config.bptt}); add text or lower bptt/batch_size",
+                data_summary.get("train"),
+            )
+        self.model = build_lm(config, tokenizer.vocab_size, config.batch_size, config.bptt)
+        compile_lm(self.model, config)
+        self.scorer = None
+
+    def steps_per_epoch(self) -> int:
+        return self.x.shape[1] // self.config.bptt
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        from lstmtext.lm.network import reset_states
+
+        reset_states(self.model)
+
+    def train_batches(self, epoch: int):
+        from lstmtext.lm import data
+        from lstmtext.training.loop import Batch
+
+        for xs, ys, _ in data.windows((self.x, self.y, self.y), self.config.bptt, full_only=True):
+            yield Batch(xs, ys, int(xs.size))
+
+    def validate(self) -> dict:
+        from lstmtext.weights import assign_model_weights
+
+        if self.scorer is None:
+            self.scorer = Scorer(self.config, self.tokenizer.vocab_size)
+        assign_model_weights(self.scorer.model, {v.path: v.numpy() for v in self.model.weights})
+        nll, _ = self.scorer.total_nll(self.valid.ids)
+        return {
+            "valid_perplexity": math.exp(nll / (self.valid.words + self.valid.lines)),
+            "valid_token_perplexity": math.exp(nll / self.valid.tokens),
+        }
+
+    def write_bundle(self, directory: Path, metrics: dict, history: list) -> None:
+        from lstmtext.weights import save_model_weights
+
+        self.tokenizer.save(directory / "tokenizer")
+        save_model_weights(self.model, directory / "weights.h5", self.config.weights_dtype)
+        write_config(directory, TASK, dataclasses.asdict(self.config),
+                     tokenizer=self.tokenizer.describe(), data=self.data_summary,
+                     parameters=int(self.model.count_params()))
+        write_json(directory, "metrics.json", metrics)
+        write_json(directory, "history.json", history)
+
+
+class Scorer:
+    """Batched, compiled per-token negative log-likelihood of a token stream."""
+
+    def __init__(self, config: LMConfig, vocab_size: int, batch_size: int | None = None):
+        from lstmtext.lm.network import build_lm
+
+        self.config = config
+        self.batch_size = batch_size or config.eval_batch_size
+        self.window = max(config.bptt, 35)
+        self.model = build_lm(config, vocab_size, self.batch_size, self.window, score=True)
+        self.model.compile(jit_compile=config.jit_compile)
+
+    def total_nll(self, ids: np.ndarray) -> tuple[float, int]:
+        """Sum of negative log-likelihoods over every predicted token of ``ids``."""
+        from lstmtext.lm import data
+        from lstmtext.lm.network import reset_states
+
+        reset_states(self.model)
+        x, y, mask = data.batchify(ids, self.batch_size, pad=True)
+        total, count = 0.0, 0
+        for xs, ys, ms in data.windows((x, y, mask), self.window, full_only=False):
+            nll = np.asarray(self.model.predict_on_batch([xs, ys]), np.float64)
+            total += float((nll * ms).sum())
+            count += int(ms.sum())
+        return total, count
+
+
+def _read_lines(path: Path, encoding: str) -> list[str]:
+    from lstmtext.io import iter_lines
+
+    lines = [text for _, text in iter_lines(path, encoding)]
+    if not any(line.strip() for line in lines):
+        raise DataError("file is empty", path)
+    return lines
+
+
+def _make_tokenizer(config: LMConfig, options: TrainOptions, lines: list[str]) -> Tokenizer:
+    given = options.extra.get("tokenizer")
+    if given:
+        return load_tokenizer(given)
+    from lstmtext.tokenizers import train_tokenizer
+
+    return train_tokenizer(lines, config.vocab_size, config.tokenizer, seed=config.seed)
+
+
+def resolve_config(options: TrainOptions, base: LMConfig | None = None) -> LMConfig:
+    """Defaults, then the TOML file, then ``--set``, then ``--epochs``/``--seed``."""
+    return config_io.resolve(LMConfig, options.config_file, options.sets,
+                             extra={"epochs": options.epochs, "seed": options.seed}, base=base)
+
+
+def train(options: TrainOptions, reporter=None) -> dict:
+    """Train a language model; write ``model-best`` and ``model-last`` under ``options.output``.
+
+    Returns:
+        The best epoch's metrics.
+    """
+    from lstmtext.lm.data import encode_lines
+    from lstmtext.training import loop
+
+    output = Path(options.output)
+    if len(options.train) != 1 or len(options.valid) != 1:
+        raise UsageError("train lm takes one --train and one --valid file")
+    loop.check_output(output, options.resume, options.overwrite)
+    base = None
+    if options.resume:
+        from lstmtext.bundle import read
+
+        base = config_io.from_dict(LMConfig, read(output / "model-last", TASK).config)
+    config = resolve_config(options, base)
+    train_lines = _read_lines(options.train[0], options.encoding)
+    valid_lines = _read_lines(options.valid[0], options.encoding)
+    with loop.output_lock(output):
+        if options.resume:
+            tokenizer = load_tokenizer(output / "model-last" / "tokenizer")
+        else:
+            tokenizer = _make_tokenizer(config, options, train_lines)
+        loop.set_seed(config.seed)
+        train_stream = encode_lines(train_lines, tokenizer)
+        valid_stream = encode_lines(valid_lines, tokenizer)
+        summary = {"train": str(options.train[0]), "valid": str(options.valid[0]),
+                   "train_lines": train_stream.lines, "train_words": train_stream.words,
+                   "train_tokens": train_stream.tokens, "valid_tokens": valid_stream.tokens}
+        task = LMTrainTask(config, tokenizer, train_stream, valid_stream, summary)
+        from lstmtext.lm.network import lr_scale
+
+        loop_config = loop.LoopConfig(
+            epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule, lr_decay=config.lr_decay,
+            lr_decay_start=config.lr_decay_start, min_lr=config.min_lr, patience=config.patience,
+            seed=config.seed, lr_scale=lr_scale(config),
+        )
+        return loop.fit(task, output, loop_config, reporter, resume=options.resume)
+
+
+# ---------------------------------------------------------------- loading
+def load_config(bundle: Bundle) -> LMConfig:
+    """The bundle's config as an :class:`LMConfig` (validated)."""
+    return config_io.from_dict(LMConfig, bundle.config)
+
+
+def load_numpy_model(bundle: Bundle):
+    """``(numpy step model, tokenizer)`` for a bundle; no TensorFlow import."""
+    from lstmtext.decoding.lstm_numpy import NumpyLSTMLanguageModel
+    from lstmtext.weights import load_arrays
+
+    config = load_config(bundle)
+    tokenizer = load_tokenizer(bundle.file("tokenizer"))
+    model = NumpyLSTMLanguageModel(load_arrays(bundle.file("weights.h5")), config.num_layers, config.tie_weights)
+    if model.vocab_size != tokenizer.vocab_size:
+        from lstmtext.errors import BundleError
+
+        raise BundleError(f"{bundle.path}: tokenizer and weights disagree on the vocabulary size")
+    return model, tokenizer
+
+
+# ---------------------------------------------------------------- evaluate
+def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
+    """Perplexity of the model on each file (and overall).
+
+    ``perplexity`` is per word: the total negative log-likelihood over every
+    token, divided by the number of whitespace words plus one end-of-line per
+    line, whatever the tokenizer's pieces are. ``token_perplexity`` divides by
+    the number of predicted tokens instead.
+    """
+    from lstmtext.lm.data import read_stream
+    from lstmtext.weights import assign_model_weights, load_arrays
+
+    if not options.files:
+        raise UsageError("evaluate needs a FILE")
+    config = load_config(bundle)
+    tokenizer = load_tokenizer(bundle.file("tokenizer"))
+    streams = [read_stream(f, tokenizer, options.encoding) for f in options.files]
+    t0 = time.perf_counter()
+    scorer = Scorer(config, tokenizer.vocab_size, options.batch_size)
+    assign_model_weights(scorer.model, load_arrays(bundle.file("weights.h5")), str(bundle.path))
+    nll = tokens = words = lines = 0
+    for s in streams:
+        n, c = scorer.total_nll(s.ids)
+        nll += n
+        tokens += c
+        words += s.words
+        lines += s.lines
+    seconds = time.perf_counter() - t0
+    return {
+        "perplexity": math.exp(nll / (words + lines)),
+        "token_perplexity": math.exp(nll / tokens),
+        "nll": nll,
+        "words": words,
+        "lines": lines,
+        "tokens": tokens,
+        "tokens_per_s": tokens / max(seconds, 1e-9),
+    }
+
+
+# ---------------------------------------------------------------- predict
+def _prompt_ids(tokenizer: Tokenizer, text: str) -> list[int]:
+    # The leading end-of-line id matches training, where every line follows one.
+    return [EOS_ID] + tokenizer.encode(text)
+
+
+def predict_records(bundle: Bundle, lines: Iterable[str], top_k: int = 5) -> Iterator[dict]:
+    """For each line: the ``top_k`` next words with probabilities."""
+    from lstmtext.decoding.nextword import next_words
+
+    model, tokenizer = load_numpy_model(bundle)
+    for line in lines:
+        log_probs, state = model.feed(_prompt_ids(tokenizer, line))
+        words = next_words(model, log_probs[0], state, tokenizer, k=top_k)
+        yield {"text": line, "next": [{"word": w, "prob": round(p, 6)} for w, p in words]}
+
+
+def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> Iterator[str]:
+    """Output lines for ``lstmtext predict`` (``text`` or ``jsonl``)."""
+    fmt = options.format or "text"
+    if fmt not in ("text", "jsonl"):
+        raise UsageError(f"--format {fmt} is not available for a language model (use text or jsonl)")
+    for record in predict_records(bundle, lines, options.top_k):
+        if fmt == "jsonl":
+            yield json.dumps(record, ensure_ascii=False)
+        else:
+            yield "\t".join(f"{w['word']} {w['prob']:.4f}" for w in record["next"])
+
+
+# ---------------------------------------------------------------- generate
+def generate(bundle: Bundle, prompt: str = "", max_words: int = 30, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> str:
+    """Sample a continuation of ``prompt`` of at most ``max_words`` words.
+
+    An end-of-line id becomes a newline. Reproducible for a given ``seed``.
+    """
+    from lstmtext.decoding.sampling import sample
+
+    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or max_words < 0:
+        raise UsageError("need temperature >= 0, 0 < top-p <= 1, top-k >= 0, max-words >= 0")
+    model, tokenizer = load_numpy_model(bundle)
+    rng = np.random.default_rng(seed)
+    log_probs, state = model.feed(_prompt_ids(tokenizer, prompt))
+    banned = np.array([PAD_ID, 1, 2]) if tokenizer.kind != "word" else np.array([PAD_ID, 2])
+    out_lines: list[list[int]] = [[]]
+    words = 0
+    while True:
+        i = sample(log_probs[0], rng, temperature, top_k, top_p, banned)
+        if i == EOS_ID:
+            out_lines.append([])
+        else:
+            if tokenizer.is_word_start(i):
+                if words >= max_words:
+                    break
+                words += 1
+            out_lines[-1].append(i)
+        if words >= max_words and tokenizer.kind == "word":
+            break
+        log_probs, state = model.step(np.asarray([i]), state)
+    return "\n".join(tokenizer.decode(ids) for ids in out_lines).strip("\n")
+
+
+# ---------------------------------------------------------------- info
+def info(bundle: Bundle) -> dict:
+    """Task, architecture, parameters, tokenizer, data, metrics and versions."""
+    c = bundle.config
+    return {
+        "task": TASK,
+        "path": str(bundle.path),
+        "architecture": (f"embedding {c['embedding_dim']} -> {c['num_layers']} x LSTM {c['hidden_size']} -> "
+                         f"softmax{' (tied)' if c.get('tie_weights') else ''}"),
+        "parameters": bundle.meta.get("parameters"),
+        "tokenizer": bundle.meta.get("tokenizer"),
+        "data": bundle.meta.get("data"),
+        "metrics": bundle.json("metrics.json", {}),
+        "versions": bundle.meta.get("versions"),
+        "created": bundle.meta.get("created"),
+        "config": c,
+    }

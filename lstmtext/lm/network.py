@@ -1,0 +1,120 @@
+"""The LSTM language model network.
+
+Embedding -> N stacked LSTMs -> softmax over the vocabulary, with optional
+weight tying and dropout that uses one mask for all time steps of a sequence
+(variational dropout, Gal & Ghahramani 2016) on embeddings, between layers and
+on the output. Training runs stateful LSTMs over a contiguous token stream
+(truncated BPTT with the state carried across batches, Zaremba et al. 2014).
+
+Layer names are fixed: weights are stored by variable path, and the numpy
+step runtime (lstmtext.decoding.lstm_numpy) reads the same names.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from lstmtext.layers.reversible_embedding import ReversibleEmbedding
+from lstmtext.lm.config import LMConfig
+
+
+@keras.saving.register_keras_serializable(package="lstmtext")
+class TokenNLL(layers.Layer):
+    """Negative log-likelihood of each target id under ``logits``.
+
+    Call arguments:
+        inputs: ``(logits, targets)`` with shapes ``(B, T, V)`` and ``(B, T)``.
+
+    Returns:
+        ``(B, T)`` float32 negative log-probabilities.
+    """
+
+    def call(self, inputs):
+        logits, targets = inputs
+        logits = ops.cast(logits, "float32")
+        picked = ops.take_along_axis(logits, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1)
+        return ops.logsumexp(logits, axis=-1) - ops.squeeze(picked, -1)
+
+
+def build_lm(config: LMConfig, vocab_size: int, batch_size: int, seq_len: int | None,
+             stateful: bool = True, score: bool = False) -> keras.Model:
+    """Build the language model.
+
+    Args:
+        config: Hyperparameters.
+        vocab_size: Tokenizer vocabulary size.
+        batch_size: Fixed number of streams (stateful layers need it).
+        seq_len: Time steps per batch (the BPTT window), or None.
+        stateful: Carry LSTM states from one batch to the next.
+        score: If true the model takes ``(ids, targets)`` and returns the
+            per-token negative log-likelihood instead of logits.
+
+    Returns:
+        An uncompiled ``keras.Model``.
+    """
+    init = keras.initializers.RandomUniform(-config.init_scale, config.init_scale, seed=config.seed)
+    ids = keras.Input(batch_shape=(batch_size, seq_len), dtype="int32", name="ids")
+    if config.tie_weights:
+        embedding = ReversibleEmbedding(vocab_size, config.embedding_dim, embeddings_initializer=init,
+                                        name="embedding")
+    else:
+        embedding = layers.Embedding(vocab_size, config.embedding_dim, embeddings_initializer=init,
+                                     name="embedding")
+    x = embedding(ids)
+
+    def time_locked_dropout(rate: float, name: str):
+        # noise_shape (B, 1, D): one mask per sequence, shared across time steps.
+        return layers.Dropout(rate, noise_shape=(batch_size, 1, None), seed=config.seed, name=name)
+
+    if config.dropout_embedding:
+        x = time_locked_dropout(config.dropout_embedding, "dropout_embedding")(x)
+    for i in range(config.num_layers):
+        x = layers.LSTM(
+            config.hidden_size, return_sequences=True, stateful=stateful,
+            kernel_initializer=init, recurrent_initializer=init, unit_forget_bias=False,
+            name=f"lstm_{i}",
+        )(x)
+        rate = config.dropout if i < config.num_layers - 1 else config.dropout_output
+        if rate:
+            x = time_locked_dropout(rate, f"dropout_{i}")(x)
+    if config.tie_weights:
+        logits = embedding(x, reverse=True)
+    else:
+        logits = layers.Dense(vocab_size, kernel_initializer=init, name="output")(x)
+    logits = layers.Activation("linear", dtype="float32", name="logits")(logits)
+    if not score:
+        return keras.Model(ids, logits, name="lm")
+    targets = keras.Input(batch_shape=(batch_size, seq_len), dtype="int32", name="targets")
+    nll = TokenNLL(name="nll")([logits, targets])
+    return keras.Model([ids, targets], nll, name="lm_score")
+
+
+def reset_states(model: keras.Model) -> None:
+    """Zero the carried state of every stateful layer."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_states()
+
+
+def compile_lm(model: keras.Model, config: LMConfig) -> None:
+    """Attach optimizer and loss.
+
+    With ``sum_over_time`` the loss behaves as the sum over the BPTT window
+    (Zaremba et al.), implemented by scaling the learning rate and the clip
+    norm of a per-token mean loss: for SGD this is exactly equivalent, and
+    the reported loss stays per token.
+    """
+    scale = config.bptt if (config.sum_over_time and config.optimizer == "sgd") else 1.0
+    clip = (config.clip_norm / scale) if config.clip_norm else None
+    if config.optimizer == "sgd":
+        opt = keras.optimizers.SGD(learning_rate=config.lr * scale, global_clipnorm=clip)
+    else:
+        opt = keras.optimizers.Adam(learning_rate=config.lr, global_clipnorm=clip)
+    model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=config.jit_compile)
+
+
+def lr_scale(config: LMConfig) -> float:
+    """Factor between the configured learning rate and the optimizer's."""
+    return float(config.bptt) if (config.sum_over_time and config.optimizer == "sgd") else 1.0

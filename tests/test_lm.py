@@ -1,0 +1,163 @@
+"""The language model: exact perplexity, runtimes agree, resume, save/load."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmtext import bundle as bundle_io
+from lstmtext.errors import ConfigError, DataError, UsageError
+from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
+from lstmtext.training.reporting import Reporter
+from tests.conftest import TINY_LM
+
+
+def test_numpy_runtime_matches_keras_network(tiny_lm: Path):
+    from lstmtext.lm.api import load_config, load_numpy_model
+    from lstmtext.lm.network import build_lm
+    from lstmtext.weights import assign_model_weights, load_arrays
+
+    b = bundle_io.read(tiny_lm)
+    config = load_config(b)
+    np_model, tok = load_numpy_model(b)
+    ids = [3] + tok.encode("the cat sees the ball today")
+    keras_model = build_lm(config, tok.vocab_size, 1, None, stateful=False)
+    assign_model_weights(keras_model, load_arrays(b.file("weights.h5")))
+    logits = np.asarray(keras_model.predict_on_batch(np.array([ids])))[0]
+    expected = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+        - logits.max(-1, keepdims=True)
+    state = np_model.initial_state(1)
+    for t, i in enumerate(ids):
+        lp, state = np_model.step(np.array([i]), state)
+        np.testing.assert_allclose(lp[0], expected[t], atol=1e-4)
+
+
+def test_evaluate_perplexity_is_exact(tiny_lm: Path, corpus):
+    """evaluate's perplexity equals exp(NLL / (words + lines)) stepped token by token in numpy.
+
+    With one stream (batch 1) the state is never reset, so the two must agree exactly.
+    """
+    from lstmtext.lm.api import evaluate, load_numpy_model
+
+    b = bundle_io.read(tiny_lm)
+    result = evaluate(b, EvalOptions(files=[corpus["valid"]], batch_size=1))
+    model, tok = load_numpy_model(b)
+    lines = corpus["valid"].read_text().splitlines()
+    stream = [3] + [i for line in lines for i in tok.encode(line) + [3]]
+    state, nll = model.initial_state(1), 0.0
+    for prev, nxt in zip(stream[:-1], stream[1:]):
+        lp, state = model.step(np.array([prev]), state)
+        nll -= lp[0, nxt]
+    words = sum(len(line.split()) for line in lines)
+    assert result["words"] == words and result["lines"] == len(lines)
+    assert result["tokens"] == words + len(lines)
+    assert result["perplexity"] == pytest.approx(math.exp(nll / (words + len(lines))), rel=1e-4)
+
+
+def test_uniform_model_scores_the_vocabulary_size(tiny_lm: Path, corpus, tmp_path: Path):
+    """A model whose weights are all zero predicts uniformly: perplexity == vocabulary size."""
+    import h5py
+
+    from lstmtext.lm.api import evaluate
+
+    uniform = tmp_path / "uniform"
+    shutil.copytree(bundle_io.resolve_path(tiny_lm), uniform)
+    with h5py.File(uniform / "weights.h5", "r+") as f:
+        def zero(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                obj[...] = 0
+        f.visititems(zero)
+    b = bundle_io.read(uniform)
+    vocab = json.loads((uniform / "config.json").read_text())["tokenizer"]["vocab_size"]
+    result = evaluate(b, EvalOptions(files=[corpus["valid"]]))
+    assert result["perplexity"] == pytest.approx(vocab, rel=1e-5)
+    assert result["token_perplexity"] == pytest.approx(vocab, rel=1e-5)
+
+
+def test_subword_model_counts_words_not_pieces(corpus, tmp_path: Path):
+    from lstmtext.lm.api import evaluate, predict_records, train
+
+    out = tmp_path / "spm"
+    train(TrainOptions(output=out, train=[corpus["train"]], valid=[corpus["valid"]],
+                       sets=TINY_LM + ["tokenizer=unigram", "vocab_size=50"], epochs=1, seed=1), Reporter())
+    b = bundle_io.read(out)
+    result = evaluate(b, EvalOptions(files=[corpus["valid"]]))
+    assert result["tokens"] > result["words"] + result["lines"]  # pieces outnumber words
+    assert result["perplexity"] > result["token_perplexity"]
+    (record,) = predict_records(b, ["the old"], top_k=4)
+    words = [w["word"] for w in record["next"]]
+    assert len(words) == 4 and all(w and " " not in w for w in words)
+    assert sum(w["prob"] for w in record["next"]) <= 1.0 + 1e-6
+
+
+def test_save_load_identical_predictions(tiny_lm: Path, tmp_path: Path):
+    from lstmtext.lm.api import predict
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle_io.resolve_path(tiny_lm), copy)
+    opts = PredictOptions(format="jsonl", top_k=3)
+    a = list(predict(bundle_io.read(tiny_lm), ["the cat", ""], opts))
+    b = list(predict(bundle_io.read(copy), ["the cat", ""], opts))
+    assert a == b and len(a) == 2
+
+
+def test_generate_is_reproducible(tiny_lm: Path):
+    from lstmtext.lm.api import generate
+
+    b = bundle_io.read(tiny_lm)
+    one = generate(b, "the dog", max_words=10, seed=7)
+    assert one == generate(b, "the dog", max_words=10, seed=7)
+    assert 0 < len(one.split()) <= 10
+    greedy = generate(b, "the dog", max_words=5, temperature=0)
+    assert greedy == generate(b, "the dog", max_words=5, temperature=0, seed=99)
+
+
+def test_resume_ends_where_uninterrupted_training_ends(corpus, tmp_path: Path):
+    from lstmtext.lm.api import train
+
+    sets = TINY_LM + ["tokenizer=word", "vocab_size=0", "lr_schedule=step", "lr_decay_start=1"]
+    full = train(TrainOptions(output=tmp_path / "full", train=[corpus["train"]], valid=[corpus["valid"]],
+                              sets=sets, epochs=3, seed=5), Reporter())
+    train(TrainOptions(output=tmp_path / "part", train=[corpus["train"]], valid=[corpus["valid"]],
+                       sets=sets, epochs=1, seed=5), Reporter())
+    resumed = train(TrainOptions(output=tmp_path / "part", train=[corpus["train"]], valid=[corpus["valid"]],
+                                 sets=sets, epochs=3, seed=5, resume=True), Reporter())
+    assert resumed["epoch"] == full["epoch"]
+    assert resumed["valid_perplexity"] == pytest.approx(full["valid_perplexity"], rel=1e-5)
+    assert resumed["lr"] == full["lr"]
+
+
+def test_training_file_shorter_than_one_window(tmp_path: Path, corpus):
+    from lstmtext.lm.api import train
+
+    short = tmp_path / "short.txt"
+    short.write_text("a b c\n")
+    with pytest.raises(DataError, match="short.txt.*BPTT"):
+        train(TrainOptions(output=tmp_path / "o", train=[short], valid=[corpus["valid"]],
+                           sets=TINY_LM + ["tokenizer=word"]), Reporter())
+    assert not (tmp_path / "o" / "model-best").exists()
+
+
+def test_config_errors_name_the_key(corpus, tmp_path: Path):
+    from lstmtext.lm.api import train
+
+    for sets, key in ([["hiden_size=3"], "hiden_size"], [["hidden_size=big"], "hidden_size"],
+                      [["dropout=1.5"], "dropout"], [["tie_weights=true", "embedding_dim=8"], "tie_weights"]):
+        with pytest.raises(ConfigError, match=key):
+            train(TrainOptions(output=tmp_path / "o", train=[corpus["train"]], valid=[corpus["valid"]],
+                               sets=sets), Reporter())
+
+
+def test_existing_output_is_protected(tiny_lm: Path, corpus):
+    from lstmtext.lm.api import train
+
+    before = (tiny_lm / "model-best" / "weights.h5").read_bytes()
+    with pytest.raises(UsageError, match="--resume"):
+        train(TrainOptions(output=tiny_lm, train=[corpus["train"]], valid=[corpus["valid"]], sets=TINY_LM),
+              Reporter())
+    assert (tiny_lm / "model-best" / "weights.h5").read_bytes() == before
