@@ -64,14 +64,15 @@ def register(app: typer.Typer) -> None:
         from lstmtext.io import atomic_file, iter_lines
 
         tok = _load(model)
+        name = "<stdin>" if input == "-" else input
         with atomic_file(output) as fh:
             for number, line in iter_lines(input):
                 try:
                     ids = [int(t) for t in line.split()]
                 except ValueError:
-                    raise DataError("expected space-separated integer ids", input, number) from None
+                    raise DataError("expected space-separated integer ids", name, number) from None
                 if any(i < 0 or i >= tok.vocab_size for i in ids):
-                    raise DataError(f"id out of range 0..{tok.vocab_size - 1}", input, number)
+                    raise DataError(f"id out of range 0..{tok.vocab_size - 1}", name, number)
                 fh.write(tok.decode(ids) + "\n")
 
 

@@ -1,0 +1,152 @@
+"""Every LM command through the command line, and the error policy for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lstmtext.cli import app
+from tests.conftest import ROOT, TINY_LM
+
+runner = CliRunner()
+
+
+def run(*args: str, input: str | None = None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def assert_one_line_error(result, *needles: str):
+    assert result.exit_code != 0
+    text = result.stderr.strip()
+    assert "Traceback" not in text and "Traceback" not in result.stdout
+    assert len(text.splitlines()) == 1, text
+    for needle in needles:
+        assert needle in text, text
+
+
+def test_help_is_light_and_fast():
+    code = ("import sys, time; t=time.time(); sys.argv=['lstmtext','--help']\n"
+            "from lstmtext.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+            "print('OK')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("OK")
+
+
+def test_checkout_cli_equals_console_script():
+    a = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--version"], capture_output=True, text=True)
+    assert a.returncode == 0 and a.stdout.startswith("lstmtext ")
+
+
+def test_tokenizer_commands(corpus, tmp_path: Path):
+    model = tmp_path / "tok.model"
+    r = run("tokenizer", "train", corpus["train"], "--output", model, "--vocab-size", "50")
+    assert r.exit_code == 0, r.output
+    r = run("tokenizer", "encode", model, input="the cat sees the ball\n")
+    assert r.exit_code == 0
+    ids = r.stdout.strip()
+    r = run("tokenizer", "decode", model, input=ids + "\n")
+    assert r.stdout.strip() == "the cat sees the ball"
+    r = run("tokenizer", "encode", model, "--pieces", input="the cat\n")
+    assert "\u2581" in r.stdout
+    assert_one_line_error(run("tokenizer", "decode", model, input="1 x 2\n"), "<stdin>:1")
+    assert_one_line_error(run("tokenizer", "train", corpus["train"], "--output", model, "--type", "zzz"), "--type")
+
+
+def test_train_evaluate_predict_generate_info(corpus, tmp_path: Path):
+    out = tmp_path / "lm"
+    sets = [a for s in TINY_LM + ["tokenizer=word", "vocab_size=0"] for a in ("--set", s)]
+    r = run("train", "lm", "--train", corpus["train"], "--valid", corpus["valid"], "--output", out,
+            "--epochs", "1", "--seed", "1", *sets)
+    assert r.exit_code == 0, r.output
+    assert (out / "model-best" / "config.json").is_file() and (out / "model-last" / "optimizer.h5").is_file()
+    assert "epoch 1/1" in r.stderr
+
+    r = run("evaluate", out, corpus["valid"], "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert {"perplexity", "token_perplexity", "words", "tokens"} <= set(result)
+
+    r = run("predict", out, "the cat", "--top-k", "3")
+    assert r.exit_code == 0 and len(r.stdout.strip().split("\t")) == 3
+
+    inp = tmp_path / "in.txt"
+    inp.write_text("the dog\n\nmy friend likes\n")
+    dest = tmp_path / "pred.jsonl"
+    r = run("predict", out, "--input", inp, "--output", dest, "--format", "jsonl")
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in dest.read_text().splitlines()]
+    assert [rec["text"] for rec in records] == ["the dog", "", "my friend likes"]
+
+    r = run("predict", out, input="the cat\n")  # stdin
+    assert r.exit_code == 0 and r.stdout.strip()
+
+    a = run("generate", out, "the", "--seed", "4", "--max-words", "6")
+    b = run("generate", out, "the", "--seed", "4", "--max-words", "6")
+    assert a.exit_code == 0 and a.stdout == b.stdout
+
+    r = run("info", out, "--json")
+    info = json.loads(r.stdout)
+    assert info["task"] == "lm" and info["parameters"] > 0
+
+    r = run("train", "lm", "--train", corpus["train"], "--valid", corpus["valid"], "--output", out,
+            "--epochs", "2", "--resume", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "model-last" / "trainer.json").read_text())["epoch"] == 2
+
+    assert_one_line_error(run("predict", out, "x", "--format", "conll"), "--format")
+    assert_one_line_error(run("predict", out, "x", "--top-k", "0"), "--top-k")
+
+
+def test_config_command_lists_defaults():
+    r = run("config", "lm")
+    assert r.exit_code == 0 and "hidden_size = 200" in r.stdout
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "binary", "unknown_key", "bad_type", "short"])
+def test_bad_training_input(case: str, corpus, tmp_path: Path):
+    train = corpus["train"]
+    extra: list[str] = []
+    needle = ""
+    if case == "missing":
+        train, needle = tmp_path / "nope.txt", "nope.txt"
+    elif case == "empty":
+        train = tmp_path / "empty.txt"
+        train.write_text("\n\n")
+        needle = "empty.txt"
+    elif case == "binary":
+        train = tmp_path / "latin1.txt"
+        train.write_bytes("ok line\ncaf\xe9\n".encode("latin-1"))
+        needle = "latin1.txt:2"
+    elif case == "unknown_key":
+        extra, needle = ["--set", "hiden=3"], "hiden"
+    elif case == "bad_type":
+        extra, needle = ["--set", "epochs=many"], "epochs"
+    elif case == "short":
+        train = tmp_path / "short.txt"
+        train.write_text("one two\n")
+        extra, needle = ["--set", "tokenizer=word"], "short.txt"
+    r = run("train", "lm", "--train", train, "--valid", corpus["valid"], "--output", tmp_path / "o", *extra)
+    assert_one_line_error(r, needle)
+
+
+def test_bad_models(tmp_path: Path, tiny_lm: Path, corpus):
+    assert_one_line_error(run("info", tmp_path / "none"), "not found")
+    (tmp_path / "dir").mkdir()
+    assert_one_line_error(run("predict", tmp_path / "dir", "x"), "not a model bundle")
+    newer = tmp_path / "newer"
+    import shutil
+
+    shutil.copytree(tiny_lm / "model-best", newer)
+    cfg = json.loads((newer / "config.json").read_text())
+    cfg["format_version"] = 99
+    (newer / "config.json").write_text(json.dumps(cfg))
+    assert_one_line_error(run("evaluate", newer, corpus["valid"]), "newer", "upgrade")
+    assert_one_line_error(run("generate", tiny_lm, "x", "--top-p", "0"), "top-p")
