@@ -40,7 +40,8 @@ class LMConfig:
     sum_over_time: bool = option(True, "loss summed over the BPTT window and averaged over the batch, as in "
                                  "Zaremba et al. (keeps their learning rates); false: mean per token")
     patience: int = option(3, "stop after this many epochs without a better validation perplexity (0: never)")
-    jit_compile: bool = option(True, "compile training and evaluation steps with XLA")
+    jit_compile: bool = option(False, "compile training and evaluation steps with XLA (measured slower than "
+                               "plain TensorFlow graphs for these LSTMs on a 2-core CPU; try it on GPUs)")
     eval_batch_size: int = option(10, "streams used for validation and 'evaluate'")
     weights_dtype: str = option("float32", "dtype of stored weights: float32 or float16", ("float32", "float16"))
     seed: int = option(0, "random seed (weights, dropout, tokenizer sampling)")

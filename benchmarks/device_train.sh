@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Train benchmark recipes on a lent GPU machine with the Keras JAX backend
+# (that machine has JAX with CUDA but no TensorFlow; Keras and its two small
+# dependencies travel as wheels in .whl/, the data in .devdata/).
+#
+#   bash benchmarks/device_train.sh lm:ptb-small lm:ptb-medium-tied ...
+#
+# Jobs run concurrently on the one GPU, each cut off after $LIMIT seconds
+# (model-best always holds the last completed epoch's best). Bundles come
+# back as tarballs in $OUT, split into 15 MB parts.
+set -u
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+DATA=${DATA:-.devdata}; LIMIT=${LIMIT:-480}; OUT=${OUT:-/tmp/out}
+nvidia-smi -L
+python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices())"
+declare -A ARGS=(
+  [lm]="--train $DATA/ptb/ptb.train.txt --valid $DATA/ptb/ptb.valid.txt"
+  [ner]="--train $DATA/conll2003/train.txt --valid $DATA/conll2003/valid.txt"
+  [translate]="--train-source $DATA/multi30k/train.en --train-target $DATA/multi30k/train.de --valid-source $DATA/multi30k/val.en --valid-target $DATA/multi30k/val.de"
+)
+for job in "$@"; do
+  task=${job%%:*}; name=${job#*:}
+  ( start=$(date +%s)
+    timeout "$LIMIT" python3 cli.py train "$task" ${ARGS[$task]} --config "benchmarks/recipes/$name.toml" \
+      --output "runs/$name" --overwrite --set jit_compile=true > "runs-$name.log" 2>&1
+    echo "$name exit=$? seconds=$(( $(date +%s) - start ))" >> status.txt ) &
+done
+wait
+cat status.txt
+for job in "$@"; do
+  name=${job#*:}
+  [ -d "runs/$name/model-best" ] && tar czf - -C "runs/$name" model-best | split -b 15M -d - "$OUT/$name.tgz."
+done
+tar czf "$OUT/logs.tgz" runs-*.log status.txt
+ls -la "$OUT"
