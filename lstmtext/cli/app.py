@@ -19,7 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 train_app = typer.Typer(help="Train a model: lm, ner or translate.", no_args_is_help=True)
 tokenizer_app = typer.Typer(help="Train and apply SentencePiece / word tokenizers.", no_args_is_help=True)
