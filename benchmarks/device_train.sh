@@ -28,9 +28,21 @@ for job in "$@"; do
 done
 wait
 cat status.txt
+declare -A EVAL=(
+  [lm]="$DATA/ptb/ptb.valid.txt"
+  [ner]="$DATA/conll2003/valid.txt"
+  [translate]="--source $DATA/multi30k/val.en --target $DATA/multi30k/val.de"
+)
 for job in "$@"; do
-  name=${job#*:}
-  [ -d "runs/$name/model-best" ] && tar czf - -C "runs/$name" model-best | split -b 15M -d - "$OUT/$name.tgz."
+  task=${job%%:*}; name=${job#*:}; ship=model-best
+  [ -d "runs/$name/model-best" ] || continue
+  python3 cli.py evaluate "runs/$name/model-best" ${EVAL[$task]} --json > "eval-$name.json" 2>> "runs-$name.log"
+  if [ "$task" = lm ]; then  # ship float16 weights; evaluate them too
+    python3 cli.py export "runs/$name/model-best" --output "runs/$name/model-f16" --dtype float16 >> "runs-$name.log" 2>&1 &&
+    python3 cli.py evaluate "runs/$name/model-f16" ${EVAL[$task]} --json > "eval-$name-f16.json" 2>> "runs-$name.log" && ship=model-f16
+  fi
+  tar czf - -C "runs/$name" "$ship" | split -b 15M -d - "$OUT/$name.tgz."
 done
-tar czf "$OUT/logs.tgz" runs-*.log status.txt
+head -c 2000 eval-*.json
+tar czf "$OUT/logs.tgz" runs-*.log eval-*.json status.txt
 ls -la "$OUT"

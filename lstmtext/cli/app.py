@@ -42,14 +42,14 @@ def _root(
 
 
 # Each module registers its commands on the apps above.
-for _name in ("tokenizer", "train_lm", "train_ner", "train_translate", "run", "info"):
+for _name in ("tokenizer", "train_lm", "train_ner", "train_translate", "run", "info", "export"):
     try:
         _module = importlib.import_module(f"lstmtext.cli.{_name}")
     except ModuleNotFoundError as _exc:  # a task still being written
         if _exc.name != f"lstmtext.cli.{_name}":
             raise
         continue
-    _module.register(app if _name in ("run", "info") else
+    _module.register(app if _name in ("run", "info", "export") else
                      tokenizer_app if _name == "tokenizer" else train_app)
 
 
