@@ -1,0 +1,51 @@
+"""``lstmtext train ner``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from lstmtext.cli.console import RichReporter, err, friendly
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ner")
+    @friendly
+    def train_ner(
+        train: List[Path] = typer.Option(..., "--train", help="Tagged training data: CoNLL columns or JSONL "
+                                         "(repeat for several files)."),
+        valid: List[Path] = typer.Option(..., "--valid", help="Tagged validation data (selects the best model)."),
+        output: Path = typer.Option(..., "--output", "-o", help="Output directory (model-best, model-last)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config file."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: KEY=VALUE."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/model-last."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT."),
+        embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="GloVe/word2vec text file to "
+                                                  "initialise word vectors (set word_dim to its size)."),
+        word_column: Optional[int] = typer.Option(None, "--word-column", help="Word column, 1-based "
+                                                  "(default: first)."),
+        tag_column: Optional[int] = typer.Option(None, "--tag-column", help="Tag column, 1-based; negative "
+                                                 "counts from the end (default: last)."),
+        scheme: Optional[str] = typer.Option(None, "--scheme", help="Tag scheme of the data: iob1, iob2 "
+                                             "(bio) or bioes (default: detected)."),
+        encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the data files."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    ) -> None:
+        """Train a BiLSTM-CRF named-entity tagger with character features."""
+        from lstmtext.ner.api import train as run
+        from lstmtext.ner.schemes import normalize_scheme
+        from lstmtext.tasks import TrainOptions
+
+        extra = {"embeddings": str(embeddings) if embeddings else None, "word_column": word_column,
+                 "tag_column": tag_column, "scheme": normalize_scheme(scheme) if scheme else None}
+        options = TrainOptions(output=output, train=list(train), valid=list(valid), config_file=config,
+                               sets=set_ or [], epochs=epochs, seed=seed, resume=resume, overwrite=overwrite,
+                               encoding=encoding, extra={k: v for k, v in extra.items() if v is not None})
+        metrics = run(options, RichReporter(quiet))
+        if metrics:
+            err.print(f"best validation entity F1 {metrics.get('f1', float('nan')):.2f} "
+                      f"(epoch {metrics.get('epoch')}); model in {output}/model-best")

@@ -1,0 +1,280 @@
+"""Named-entity tagging API: train, evaluate, predict, info.
+
+Each function returns data; the command line formats it. ``evaluate`` and
+``predict`` run on the NumPy runtime by default and then never import
+TensorFlow or JAX. Scores are percentages (0-100), as conlleval prints them.
+
+Options read from ``EvalOptions.extra`` / ``PredictOptions.extra``:
+``word_column`` and ``tag_column`` (1-based; negative from the end),
+``scheme`` (evaluate: the file's scheme, default detected; predict: the
+output scheme, default the training data's), ``input_format`` (predict:
+``auto``, ``text``, ``conll`` or ``jsonl``), ``on_malformed`` (``error`` or
+``warn``) and ``window`` (predict: sentences read ahead and sorted by length).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from lstmtext.bundle import Bundle
+from lstmtext.errors import UsageError
+from lstmtext.ner import schemes
+from lstmtext.ner.data import (DOCSTART, Sentence, _Problems, iter_conll, json_sentence, read_tagged,
+                               text_sentence)
+from lstmtext.ner.metrics import entity_scores
+from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
+
+TASK = "ner"
+FORMATS = ("jsonl", "conll", "text")
+INPUT_FORMATS = ("auto", "text", "conll", "jsonl")
+WINDOW = 4096  # sentences read ahead when streaming: bounds memory, still sorts well
+
+
+def train(options: TrainOptions, reporter=None) -> dict:
+    """Train a BiLSTM-CRF tagger.
+
+    ``options.extra`` may hold ``embeddings``, ``word_column``,
+    ``tag_column`` and ``scheme`` (config keys set from the command line).
+
+    Returns:
+        The best epoch's metrics (``f1``, ``precision``, ``recall``,
+        ``accuracy`` on the validation data, 0-100), ``per_type``,
+        ``epochs_run``, ``train_seconds`` and ``output``.
+    """
+    from lstmtext.ner.trainer import train as run
+    from lstmtext.training.reporting import LoggingReporter
+
+    return run(options, reporter or LoggingReporter())
+
+
+def load(bundle: Bundle, runtime: str = "auto", batch_size: int | None = None):
+    """A :class:`~lstmtext.ner.tagger.Tagger` for ``bundle`` (``lite`` means ``numpy``)."""
+    from lstmtext.ner.tagger import Tagger
+
+    return Tagger(bundle, "numpy" if runtime == "lite" else runtime, batch_size)
+
+
+def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
+    """Entity-level scores of the tagger on CoNLL or JSONL files.
+
+    Returns:
+        ``precision``, ``recall``, ``f1``, ``accuracy`` (0-100, identical to
+        conlleval/seqeval on the same predictions), ``per_type``, counts,
+        ``scheme`` and ``tokens_per_s``.
+    """
+    if not options.files:
+        raise UsageError("give one or more tagged files to evaluate")
+    extra = options.extra or {}
+    config = bundle.config
+    tagger = load(bundle, extra.get("runtime", "auto"), options.batch_size)
+    gold, pred = [], []
+    scheme_used = None
+    t0 = time.perf_counter()
+    for path in options.files:
+        corpus = read_tagged(path, int(extra.get("word_column") or config.get("word_column", 1)),
+                             int(extra.get("tag_column") or config.get("tag_column", -1)),
+                             extra.get("scheme") or "auto", extra.get("on_malformed", "error"), options.encoding)
+        scheme_used = corpus.scheme
+        tags = tagger.tag([s.tokens for s in corpus.sentences], corpus.scheme)
+        gold += [s.tags for s in corpus.sentences]
+        pred += tags
+    seconds = time.perf_counter() - t0
+    result = entity_scores(gold, pred)
+    result["scheme"] = scheme_used
+    result["scale"] = "percent (0-100)"
+    result["tokens_per_s"] = result["tokens"] / max(seconds, 1e-9)
+    return result
+
+
+def _peek_format(first: list[str], input_path: str | None) -> str:
+    """Guess the input format from a file name or the first lines."""
+    if input_path and input_path != "-":
+        suffix = Path(input_path).suffix.lower()
+        if suffix in (".jsonl", ".ndjson"):
+            return "jsonl"
+        if suffix in (".conll", ".conllu", ".bio", ".iob", ".bioes", ".tsv"):
+            return "conll"
+    body = [line for line in first if line.strip()]
+    if not body:
+        return "text"
+    if body[0].lstrip().startswith("{"):
+        return "jsonl"
+    if body[0].split()[0] == DOCSTART:
+        return "conll"
+    widths = {len(line.split()) for line in body}
+    blank_between = any(not line.strip() for line in first[first.index(body[0]):])
+    # Column files: every line the same width of 2+ columns, or one word a line
+    # with blank lines between sentences; plain text rarely looks like either.
+    if len(widths) == 1 and (widths.pop() >= 2 or blank_between) and len(body) >= 3 and blank_between:
+        return "conll"
+    return "text"
+
+
+def _items(lines: Iterator[tuple[int, str]], fmt: str, word_column: int, problems: _Problems,
+           name: str) -> Iterator[tuple[str, object]]:
+    """Input as a stream of ``("sentence", Sentence)`` and ``("raw", line)`` items."""
+    if fmt == "conll":
+        yield from iter_conll(lines, name, word_column, None, problems.policy, problems)
+        return
+    for number, line in lines:
+        if fmt == "jsonl":
+            if not line.strip():
+                yield "raw", line
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                problems.report(f"invalid JSON ({exc.args[0] if exc.args else exc})", name, number)
+                continue
+            sent = json_sentence(obj, name, number, problems, need_tags=False)
+            if sent is not None:
+                yield "sentence", sent
+        else:
+            yield "sentence", text_sentence(line, number, name)
+
+
+def _entities(sent: Sentence, tags: list[str]) -> list[dict]:
+    found = []
+    for etype, start, end in schemes.spans(tags):
+        if sent.offsets is not None and sent.text is not None:
+            s, e = sent.offsets[start][0], sent.offsets[end - 1][1]
+            found.append({"text": sent.text[s:e], "type": etype, "start": s, "end": e})
+        else:
+            found.append({"text": " ".join(sent.tokens[start:end]), "type": etype,
+                          "start": start, "end": end, "unit": "token"})
+    return found
+
+
+def _markup(sent: Sentence, tags: list[str]) -> str:
+    spans = schemes.spans(tags)
+    if sent.offsets is not None and sent.text is not None:
+        text, out, pos = sent.text, [], 0
+        for etype, start, end in spans:
+            s, e = sent.offsets[start][0], sent.offsets[end - 1][1]
+            out.append(text[pos:s] + f"[{etype} " + text[s:e] + "]")
+            pos = e
+        return "".join(out) + text[pos:]
+    words = list(sent.tokens)
+    for etype, start, end in reversed(spans):
+        words[start:end] = [f"[{etype} " + " ".join(words[start:end]) + "]"]
+    return " ".join(words)
+
+
+def _render(kind: str, item, tags: list[str] | None, fmt: str, in_fmt: str) -> Iterator[str]:
+    if kind == "raw":
+        line = item
+        if fmt == "conll" and line.split() and line.split()[0] == DOCSTART:
+            yield line + ("\t" if "\t" in line else " ") + "O"
+        elif fmt == "conll" or in_fmt == "conll":
+            if fmt == "conll":
+                yield line
+            # jsonl/text output of CoNLL input: one output line per sentence.
+        elif fmt == "jsonl":
+            yield json.dumps({"text": line, "entities": []}, ensure_ascii=False)
+        else:
+            yield line
+        return
+    sent: Sentence = item
+    tags = tags or []
+    if fmt == "conll":
+        if sent.lines is not None:
+            for line, tag in zip(sent.lines, tags):
+                yield line + ("\t" if "\t" in line else " ") + tag
+        else:
+            for tok, tag in zip(sent.tokens, tags):
+                yield f"{tok} {tag}"
+            yield ""
+    elif fmt == "jsonl":
+        if sent.text is not None:
+            yield json.dumps({"text": sent.text, "entities": _entities(sent, tags)}, ensure_ascii=False)
+        else:
+            yield json.dumps({"tokens": sent.tokens, "tags": tags,
+                              "entities": _entities(sent, tags)}, ensure_ascii=False)
+    else:
+        yield _markup(sent, tags)
+
+
+def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> Iterator[str]:
+    """Tag text and yield output lines.
+
+    Input: plain text (one sentence a line), CoNLL columns, or JSONL
+    (``{"text": ...}`` or ``{"tokens": [...]}``), detected from the file name
+    or the first lines unless ``extra["input_format"]`` says. Output formats:
+    ``jsonl`` (default for text: ``{"text", "entities": [{text, type, start,
+    end}]}`` with character offsets into the line), ``conll`` (default for
+    CoNLL: the input lines with the predicted tag appended) and ``text``
+    (inline markup: ``[PER Angela Merkel] visited [LOC Paris]``).
+
+    The input is read in windows of sentences, tagged in length-sorted
+    batches and written in input order, so memory stays bounded.
+    """
+    extra = options.extra or {}
+    fmt_in = extra.get("input_format", "auto")
+    if fmt_in not in INPUT_FORMATS:
+        raise UsageError(f"unknown input format '{fmt_in}' (auto, text, conll or jsonl)")
+    if options.format is not None and options.format not in FORMATS:
+        raise UsageError(f"unknown output format '{options.format}' for a tagger (jsonl, conll or text)")
+    out_scheme = extra.get("scheme")
+    if out_scheme:
+        schemes.normalize_scheme(out_scheme)
+    tagger = load(bundle, options.runtime, options.batch_size)
+    name = str(extra.get("input_path") or "<input>")
+    numbered = ((i, line.rstrip("\r\n")) for i, line in enumerate(lines, start=1))
+    head = list(itertools.islice(numbered, 200))
+    if fmt_in == "auto":
+        fmt_in = _peek_format([line for _, line in head], extra.get("input_path"))
+    fmt = options.format or ("conll" if fmt_in == "conll" else "jsonl")
+    problems = _Problems(extra.get("on_malformed", "error"))
+    word_column = int(extra.get("word_column") or 1)
+    items = _items(itertools.chain(head, numbered), fmt_in, word_column, problems, name)
+    window = int(extra.get("window") or WINDOW)
+    while True:
+        chunk = []
+        count = 0
+        for kind, item in items:
+            chunk.append((kind, item))
+            if kind == "sentence":
+                count += 1
+                if count >= window:
+                    break
+        if not chunk:
+            break
+        sentences = [item.tokens for kind, item in chunk if kind == "sentence"]
+        tagged = iter(tagger.tag(sentences, out_scheme))
+        for kind, item in chunk:
+            yield from _render(kind, item, next(tagged) if kind == "sentence" else None, fmt, fmt_in)
+
+
+def info(bundle: Bundle) -> dict:
+    """What a tagger bundle holds: task, entity types, schemes, sizes, scores."""
+    meta = bundle.meta
+    vocab = bundle.json("vocab.json") or {}
+    metrics = bundle.json("metrics.json") or {}
+    config = bundle.config
+    weights = bundle.file("weights.h5")
+    return {
+        "task": TASK,
+        "path": str(bundle.path),
+        "entity_types": meta.get("entity_types", []),
+        "data_scheme": meta.get("data_scheme"),
+        "internal_scheme": config.get("tag_scheme"),
+        "head": config.get("head"),
+        "char_encoder": config.get("char_encoder"),
+        "layers": config.get("num_layers"),
+        "hidden_size": config.get("hidden_size"),
+        "words": len(vocab.get("words", [])),
+        "chars": len(vocab.get("chars", [])),
+        "tags": len(vocab.get("tags", [])),
+        "weights_bytes": weights.stat().st_size if weights.is_file() else 0,
+        "valid_f1": metrics.get("f1"),
+        "valid_per_type": {k: v.get("f1") for k, v in (metrics.get("per_type") or {}).items()},
+        "epoch": metrics.get("epoch"),
+        "embeddings": meta.get("embeddings"),
+        "train_data": meta.get("train_data"),
+        "versions": meta.get("versions"),
+        "created": meta.get("created"),
+    }

@@ -1,0 +1,177 @@
+"""Vocabularies and the NumPy arrays that feed the tagger.
+
+Kept free of Keras so that the light inference path can encode text with
+NumPy alone. A batch is three padded arrays: word ids ``(B, T)``, casing
+classes ``(B, T)`` and character ids ``(B, T, C)``; id 0 is padding in all
+three, so the word ids also define the mask.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+# Casing classes (Reimers & Gurevych 2017): the word vectors are looked up
+# lowercased, so the shape of the word is given back to the network here.
+CASING = ("<pad>", "numeric", "mainly_numeric", "lower", "upper", "title", "has_digit", "mixed", "other")
+NUM_CASING = len(CASING)
+_DIGITS = re.compile(r"\d")
+
+
+def casing_class(word: str) -> int:
+    """Index into :data:`CASING` describing how ``word`` is written."""
+    digits = sum(ch.isdigit() for ch in word)
+    if word.isdigit():
+        return 1
+    if digits / max(len(word), 1) > 0.5:
+        return 2
+    if word.islower():
+        return 3
+    if word.isupper():
+        return 4
+    if word[:1].isupper() and (len(word) == 1 or word[1:].islower()):
+        return 5
+    if digits:
+        return 6
+    if any(ch.isalpha() for ch in word):
+        return 7
+    return 8
+
+
+@dataclass
+class Vocab:
+    """Word, character and tag inventories of a tagger.
+
+    Attributes:
+        words: Word strings by id (``<pad>``, ``<unk>`` first), normalised.
+        chars: Characters by id (``<pad>``, ``<unk>`` first).
+        tags: Internal tags by id.
+        lowercase: Whether words are looked up lowercased.
+        normalize_digits: Whether digits are mapped to ``0`` before look-up.
+        max_word_length: Characters kept per word.
+    """
+
+    words: list[str]
+    chars: list[str]
+    tags: list[str]
+    lowercase: bool = True
+    normalize_digits: bool = True
+    max_word_length: int = 30
+
+    def __post_init__(self):
+        self.word_index = {w: i for i, w in enumerate(self.words)}
+        self.char_index = {c: i for i, c in enumerate(self.chars)}
+        self.tag_index = {t: i for i, t in enumerate(self.tags)}
+
+    def normalize(self, word: str) -> str:
+        """The key a word is looked up under."""
+        if self.lowercase:
+            word = word.lower()
+        if self.normalize_digits:
+            word = _DIGITS.sub("0", word)
+        return word
+
+    @classmethod
+    def build(cls, sentences: Iterable[Sequence[str]], tags: Sequence[str], min_count: int = 1,
+              lowercase: bool = True, normalize_digits: bool = True, max_word_length: int = 30,
+              extra_words: Iterable[str] = ()) -> "Vocab":
+        """Vocabulary of training sentences (plus ``extra_words``, already normalised)."""
+        probe = cls([PAD, UNK], [PAD, UNK], list(tags), lowercase, normalize_digits, max_word_length)
+        words: collections.Counter = collections.Counter()
+        chars: collections.Counter = collections.Counter()
+        for tokens in sentences:
+            for tok in tokens:
+                words[probe.normalize(tok)] += 1
+                chars.update(tok[:max_word_length])
+        kept = sorted((w for w, c in words.items() if c >= min_count), key=lambda w: (-words[w], w))
+        seen = set(kept)
+        kept += sorted(w for w in set(extra_words) if w not in seen)
+        char_list = sorted(chars, key=lambda c: (-chars[c], c))
+        return cls([PAD, UNK] + kept, [PAD, UNK] + char_list, list(tags), lowercase, normalize_digits,
+                   max_word_length)
+
+    def token_features(self, token: str) -> tuple[int, int, np.ndarray]:
+        """``(word id, casing class, character ids)`` of a token, cached.
+
+        Text repeats its words, so a cache makes encoding several times faster;
+        it is cleared when it grows past 200,000 entries to bound memory.
+        """
+        cache = self.__dict__.setdefault("_cache", {})
+        hit = cache.get(token)
+        if hit is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            cget = self.char_index.get
+            hit = (self.word_index.get(self.normalize(token), UNK_ID), casing_class(token),
+                   np.array([cget(ch, UNK_ID) for ch in token[: self.max_word_length]], np.int32))
+            cache[token] = hit
+        return hit
+
+    def word_ids(self, tokens: Sequence[str]) -> list[int]:
+        get = self.word_index.get
+        return [get(self.normalize(t), UNK_ID) for t in tokens]
+
+    def to_json(self) -> dict:
+        return {"words": self.words, "chars": self.chars, "tags": self.tags}
+
+    @classmethod
+    def from_json(cls, data: dict, config: dict) -> "Vocab":
+        return cls(list(data["words"]), list(data["chars"]), list(data["tags"]),
+                   bool(config.get("lowercase", True)), bool(config.get("normalize_digits", True)),
+                   int(config.get("max_word_length", 30)))
+
+
+def round_up(n: int, multiple: int) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (at least ``multiple``)."""
+    return max(multiple, -(-n // multiple) * multiple)
+
+
+def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 1,
+           char_width: int | None = None, word_ids: Sequence[Sequence[int]] | None = None,
+           ) -> dict[str, np.ndarray]:
+    """Padded model inputs for a batch of token lists.
+
+    Args:
+        vocab: The tagger's vocabulary.
+        batch: Sentences as token lists (none empty).
+        length_multiple: Pad the time axis to a multiple of this.
+        char_width: Fixed character axis (default: the batch's longest word).
+        word_ids: Precomputed word ids (training substitutes ``<unk>`` here).
+
+    Returns:
+        ``{"words": (B, T), "casing": (B, T), "chars": (B, T, C)}`` int32 arrays.
+    """
+    longest = max((len(s) for s in batch), default=1)
+    T = round_up(longest, length_multiple) if length_multiple > 1 else max(longest, 1)
+    maxw = vocab.max_word_length
+    C = char_width or max((min(len(t), maxw) for s in batch for t in s), default=1)
+    words = np.zeros((len(batch), T), np.int32)
+    casing = np.zeros((len(batch), T), np.int32)
+    chars = np.zeros((len(batch), T, C), np.int32)
+    lookup = vocab.token_features
+    for b, tokens in enumerate(batch):
+        n = len(tokens)
+        for i, tok in enumerate(tokens):
+            wid, case, ids = lookup(tok)
+            words[b, i] = wid
+            casing[b, i] = case
+            k = min(len(ids), C)
+            chars[b, i, :k] = ids[:k]
+        if word_ids is not None:
+            words[b, :n] = word_ids[b]
+    return {"words": words, "casing": casing, "chars": chars}
+
+
+def encode_tags(vocab: Vocab, batch: Sequence[Sequence[str]], T: int) -> np.ndarray:
+    """Padded tag ids, ``-1`` at padding."""
+    out = np.full((len(batch), T), -1, np.int32)
+    for b, tags in enumerate(batch):
+        out[b, : len(tags)] = [vocab.tag_index[t] for t in tags]
+    return out

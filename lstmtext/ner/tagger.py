@@ -1,0 +1,129 @@
+"""A trained tagger loaded from a bundle, tagging batches of sentences."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from lstmtext.bundle import Bundle
+from lstmtext.errors import BundleError, UsageError
+from lstmtext.ner import schemes
+from lstmtext.ner.features import Vocab, encode
+
+RUNTIMES = ("auto", "numpy", "keras")
+
+
+def constraints_for(vocab: Vocab, config: dict) -> tuple | None:
+    """CRF constraints of a tagger's internal tag set."""
+    if config.get("head", "crf") != "crf":
+        return None
+    return schemes.allowed(vocab.tags, config.get("tag_scheme", "bioes"))
+
+
+class Tagger:
+    """Tags tokenised sentences with a bundle's model.
+
+    Args:
+        bundle: A ``ner`` bundle.
+        runtime: ``numpy`` (default for ``auto``: no TensorFlow or JAX import,
+            fast start) or ``keras`` (the Keras model on the configured backend).
+        batch_size: Sentences per batch (default: the bundle's ``eval_batch_size``).
+
+    Attributes:
+        scheme: The scheme of the training data, used for output by default.
+        types: Entity types the model knows.
+    """
+
+    def __init__(self, bundle: Bundle, runtime: str = "auto", batch_size: int | None = None):
+        from lstmtext.ner.network import NumpyTagger
+        from lstmtext.weights import load_arrays
+
+        if runtime not in RUNTIMES:
+            raise UsageError(f"unknown runtime '{runtime}' for a tagger (auto, numpy or keras)")
+        self.bundle = bundle
+        self.config = bundle.config
+        data = bundle.json("vocab.json")
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("words", "chars", "tags")):
+            raise BundleError(f"{bundle.path}: vocab.json is missing or malformed")
+        self.vocab = Vocab.from_json(data, self.config)
+        try:
+            [schemes.split_tag(t) for t in self.vocab.tags]
+        except ValueError as exc:
+            raise BundleError(f"{bundle.path}: vocab.json: {exc}") from None
+        self.internal = self.config.get("tag_scheme", "bioes")
+        self.scheme = bundle.meta.get("data_scheme", "iob2")
+        self.types = sorted({schemes.split_tag(t)[1] for t in self.vocab.tags if t != "O"})
+        self.batch_size = int(batch_size or self.config.get("eval_batch_size", 256))
+        self.constraints = constraints_for(self.vocab, self.config)
+        weights = bundle.file("weights.h5")
+        if not weights.is_file():
+            raise BundleError(f"{bundle.path}: weights.h5 is missing")
+        arrays = load_arrays(weights)
+        self.runtime = "numpy" if runtime == "auto" else runtime
+        if self.runtime == "numpy":
+            self.net = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
+        else:
+            self.net = _KerasRunner(arrays, self.config, self.vocab, self.constraints, str(weights))
+
+    def tag_ids(self, batch: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Internal tag ids for one batch of non-empty sentences."""
+        inputs = encode(self.vocab, batch)
+        with _one_blas_thread(self.runtime == "numpy"):
+            return self.net.tag(inputs)
+
+    def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None) -> list[list[str]]:
+        """Tags for each sentence, in ``scheme`` (default: the training data's).
+
+        Sentences are sorted by length into batches (less padding) and the
+        results returned in input order; empty sentences get no tags.
+        """
+        target = schemes.normalize_scheme(scheme or self.scheme)
+        out: list[list[str]] = [[] for _ in sentences]
+        order = sorted((i for i, s in enumerate(sentences) if len(s)), key=lambda i: len(sentences[i]))
+        tags = self.vocab.tags
+        for k in range(0, len(order), self.batch_size):
+            idx = order[k: k + self.batch_size]
+            for i, ids in zip(idx, self.tag_ids([sentences[i] for i in idx])):
+                seq = [tags[j] for j in ids]
+                out[i] = seq if target == self.internal else schemes.convert(seq, target)
+        return out
+
+
+def _one_blas_thread(active: bool):
+    """Limit NumPy's BLAS to one thread while tagging, when threadpoolctl is installed.
+
+    The LSTM's per-step products are small; on a busy machine a second BLAS
+    thread that waits for a core made them ten times slower in our
+    measurements, and one thread lost little on an idle machine.
+    """
+    import contextlib
+
+    if not active:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+class _KerasRunner:
+    """The Keras model as a tagging backend (same interface as ``NumpyTagger``)."""
+
+    def __init__(self, arrays, config: dict, vocab: Vocab, constraints, source: str):
+        from lstmtext.ner.config import NERConfig
+        from lstmtext.ner.network import NumpyTagger, build_model
+        from lstmtext.weights import assign_model_weights
+
+        known = set(NERConfig.__dataclass_fields__)
+        cfg = NERConfig(**{k: v for k, v in config.items() if k in known})
+        self.model = build_model(cfg, vocab, constraints)
+        assign_model_weights(self.model, arrays, source)
+        # Viterbi over the emissions runs in NumPy either way: it is cheap and
+        # keeps both runtimes' decoding identical.
+        self.decoder = NumpyTagger(arrays, config, vocab, constraints)
+
+    def tag(self, inputs: dict) -> list[np.ndarray]:
+        emissions = np.asarray(self.model.predict_on_batch(inputs))
+        return self.decoder.decode(emissions, (inputs["words"] != 0).sum(axis=1))

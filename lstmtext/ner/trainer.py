@@ -1,0 +1,236 @@
+"""Training the tagger: data preparation and the task object for the shared loop."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lstmtext import bundle as bundle_io
+from lstmtext.errors import BundleError, UsageError
+from lstmtext.ner import schemes
+from lstmtext.ner.config import NERConfig
+from lstmtext.ner.data import Corpus, read_tagged
+from lstmtext.ner.features import UNK_ID, Vocab, encode, encode_tags, round_up
+from lstmtext.ner.metrics import entity_scores
+from lstmtext.training.loop import Batch
+
+
+def read_corpora(paths, config: NERConfig, encoding: str, reporter) -> list[Corpus]:
+    """Read tagged files, reporting the scheme and any malformed lines."""
+    out = []
+    for path in paths:
+        corpus = read_tagged(path, config.word_column, config.tag_column, config.scheme,
+                             config.on_malformed, encoding)
+        note = f"{path}: {len(corpus.sentences)} sentences, {corpus.tokens} tokens, scheme {corpus.scheme.upper()}"
+        if corpus.problems:
+            note += f", {corpus.problems} malformed lines or tags (on_malformed=warn)"
+        reporter.message(note)
+        for m in corpus.messages:
+            reporter.message("  " + m)
+        out.append(corpus)
+    return out
+
+
+class NERTask:
+    """The tagger as a :class:`~lstmtext.training.loop.TrainTask`.
+
+    Args:
+        config: Resolved configuration.
+        vocab: Vocabulary (its tags are the internal tag set).
+        model: Compiled Keras model from :func:`~lstmtext.ner.network.build_model`.
+        train: Training sentences ``(tokens, internal tags)``.
+        valid: Validation tokens and gold tags in the validation data's scheme.
+        valid_scheme: That scheme.
+        meta: Extra fields for ``config.json``.
+    """
+
+    monitor = "f1"
+    monitor_mode = "max"
+
+    def __init__(self, config: NERConfig, vocab: Vocab, model, train: list[tuple[list[str], list[str]]],
+                 valid: list[tuple[list[str], list[str]]], valid_scheme: str, meta: dict, fixed_chars: bool):
+        self.config = config
+        self.vocab = vocab
+        self.model = model
+        self.train = train
+        self.valid = valid
+        self.valid_scheme = valid_scheme
+        self.meta = meta
+        self.fixed_chars = fixed_chars
+        self.train_ids = [vocab.word_ids(t) for t, _ in train]
+        counts = collections.Counter(i for ids in self.train_ids for i in ids)
+        self.singletons = {i for i, c in counts.items() if c == 1}
+        self.last_per_type: dict = {}
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.train) // self.config.batch_size)
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        pass
+
+    def train_batches(self, epoch: int):
+        """Shuffled batches of similar length; singletons replaced by ``<unk>`` at random."""
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)  # per epoch, so --resume replays exactly
+        order = rng.permutation(len(self.train))
+        # Sort within windows of 50 batches: little padding, still random.
+        window = cfg.batch_size * 50
+        batches = []
+        for k in range(0, len(order), window):
+            chunk = sorted(order[k: k + window], key=lambda i: len(self.train[i][0]))
+            batches += [chunk[j: j + cfg.batch_size] for j in range(0, len(chunk), cfg.batch_size)]
+        rng.shuffle(batches)
+        width = self.vocab.max_word_length if self.fixed_chars else None
+        for idx in batches:
+            tokens = [self.train[i][0] for i in idx]
+            ids = []
+            for i in idx:
+                row = list(self.train_ids[i])
+                if cfg.singleton_unk > 0:
+                    draws = rng.random(len(row))
+                    row = [UNK_ID if (w in self.singletons and d < cfg.singleton_unk) else w
+                           for w, d in zip(row, draws)]
+                ids.append(row)
+            x = encode(self.vocab, tokens, cfg.length_bucket, width, ids)
+            y = encode_tags(self.vocab, [self.train[i][1] for i in idx], x["words"].shape[1])
+            yield Batch(x, y, int(sum(len(t) for t in tokens)))
+
+    def numpy_tagger(self):
+        from lstmtext.ner.network import NumpyTagger, model_arrays
+        from lstmtext.ner.tagger import constraints_for
+
+        return NumpyTagger(model_arrays(self.model), dataclasses.asdict(self.config), self.vocab,
+                           constraints_for(self.vocab, dataclasses.asdict(self.config)))
+
+    def validate(self) -> dict:
+        """Entity F1 on the validation data, tagged by the NumPy runtime (as shipped)."""
+        t0 = time.perf_counter()
+        net = self.numpy_tagger()
+        sentences = [t for t, _ in self.valid]
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        pred: list[list[str]] = [[] for _ in sentences]
+        bs = self.config.eval_batch_size
+        for k in range(0, len(order), bs):
+            idx = order[k: k + bs]
+            out = net.tag(encode(self.vocab, [sentences[i] for i in idx]))
+            for i, ids in zip(idx, out):
+                seq = [self.vocab.tags[j] for j in ids]
+                pred[i] = schemes.convert(seq, self.valid_scheme)
+        scores = entity_scores([g for _, g in self.valid], pred)
+        self.last_per_type = scores["per_type"]
+        return {"precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
+                "accuracy": scores["accuracy"], "valid_seconds": time.perf_counter() - t0}
+
+    def write_bundle(self, directory: Path, metrics: dict, history: list) -> None:
+        from lstmtext.weights import save_model_weights
+
+        bundle_io.write_config(directory, "ner", dataclasses.asdict(self.config), **self.meta)
+        bundle_io.write_json(directory, "vocab.json", self.vocab.to_json())
+        save_model_weights(self.model, directory / "weights.h5", self.config.weights_dtype)
+        bundle_io.write_json(directory, "metrics.json", {**metrics, "per_type": self.last_per_type})
+        bundle_io.write_json(directory, "history.json", history)
+
+
+def _restore(output: Path) -> tuple[NERConfig, Vocab, dict]:
+    """Config, vocabulary and metadata of ``output/model-last`` for ``--resume``."""
+    last = bundle_io.read(output / "model-last", "ner")
+    known = set(NERConfig.__dataclass_fields__)
+    unknown = set(last.config) - known
+    if unknown:
+        raise BundleError(f"{last.path}: unknown config keys {sorted(unknown)}")
+    config = NERConfig(**last.config)
+    vocab = Vocab.from_json(last.json("vocab.json"), last.config)
+    meta = {k: v for k, v in last.meta.items()
+            if k not in ("format", "format_version", "task", "config", "versions", "created")}
+    return config, vocab, meta
+
+
+def train(options, reporter) -> dict:
+    """Train a tagger; see :func:`lstmtext.ner.api.train`."""
+    import keras
+
+    from lstmtext.config import resolve
+    from lstmtext.ner.network import build_model, read_embeddings
+    from lstmtext.training.loop import LoopConfig, check_output, fit, output_lock, set_seed
+
+    if not options.train:
+        raise UsageError("--train is required")
+    if not options.valid:
+        raise UsageError("--valid is required (validation entity F1 selects the best model)")
+    output = Path(options.output)
+    check_output(output, options.resume, options.overwrite)
+    extra = {k: v for k, v in (options.extra or {}).items() if k in NERConfig.__dataclass_fields__}
+    if options.epochs is not None:
+        extra["epochs"] = options.epochs
+    if options.seed is not None:
+        extra["seed"] = options.seed
+    with output_lock(output):
+        if options.resume:
+            base, vocab, meta = _restore(output)
+            config = resolve(NERConfig, None, options.sets, {"epochs": extra.get("epochs")}, base=base)
+        else:
+            config = resolve(NERConfig, options.config_file, options.sets, extra)
+        train_corpora = read_corpora(options.train, config, options.encoding, reporter)
+        valid_corpora = read_corpora(options.valid, config, options.encoding, reporter)
+        internal = config.tag_scheme
+        train_data = [(s.tokens, schemes.convert(s.tags, internal)) for c in train_corpora for s in c.sentences]
+        valid_scheme = valid_corpora[0].scheme
+        valid_data = [(s.tokens, schemes.convert(s.tags, valid_scheme)) for c in valid_corpora
+                      for s in c.sentences]
+        if not options.resume:
+            types = sorted({schemes.split_tag(t)[1] for _, tags in train_data for t in tags if t != "O"})
+            if not types:
+                raise UsageError(f"{options.train[0]}: the training data has no entities")
+            tags = schemes.tag_set(types, internal)
+            extra_words: set[str] = set()
+            probe = Vocab(["<pad>", "<unk>"], ["<pad>", "<unk>"], tags, config.lowercase,
+                          config.normalize_digits, config.max_word_length)
+            if config.embeddings:
+                # Validation words may take a pretrained vector (no labels are used);
+                # those without one are dropped again below.
+                extra_words = {probe.normalize(t) for toks, _ in valid_data for t in toks}
+            vocab = Vocab.build([t for t, _ in train_data], tags, config.min_count, config.lowercase,
+                                config.normalize_digits, config.max_word_length, extra_words)
+            meta = {"data_scheme": train_corpora[0].scheme, "tags": tags, "entity_types": types,
+                    "vocab": {"words": len(vocab.words), "chars": len(vocab.chars)},
+                    "train_data": {"train": [str(p) for p in options.train],
+                                   "valid": [str(p) for p in options.valid],
+                                   "sentences": len(train_data),
+                                   "tokens": sum(len(t) for t, _ in train_data)}}
+        embeddings = None
+        if config.embeddings and not options.resume:
+            embeddings, report, found = read_embeddings(config.embeddings, vocab, config.word_dim,
+                                                        options.encoding, config.seed)
+            train_words = {probe.normalize(t) for toks, _ in train_data for t in toks}
+            keep = [i for i, w in enumerate(vocab.words)
+                    if i < 2 or w in train_words or i in found]
+            vocab = Vocab([vocab.words[i] for i in keep], vocab.chars, vocab.tags, vocab.lowercase,
+                          vocab.normalize_digits, vocab.max_word_length)
+            embeddings = embeddings[keep]
+            meta["vocab"]["words"] = len(vocab.words)
+            meta["embeddings"] = report
+            reporter.message(f"embeddings: {report['found']} of {report['vocab']} vocabulary words found "
+                             f"({100 * report['coverage']:.1f}% coverage)")
+        reporter.message(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters, "
+                         f"{len(vocab.tags)} tags ({internal.upper()})")
+        set_seed(config.seed)
+        jax = keras.backend.backend() == "jax"
+        if jax and not config.jit_compile:
+            # Without jit, JAX runs each op eagerly: about 100x slower.
+            config = dataclasses.replace(config, jit_compile=True)
+        model = build_model(config, vocab, schemes.allowed(vocab.tags, internal) if config.head == "crf" else None,
+                            embeddings)
+        task = NERTask(config, vocab, model, train_data, valid_data, valid_scheme, meta,
+                       fixed_chars=bool(config.jit_compile))
+        loop = LoopConfig(epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule,
+                          lr_decay=config.lr_decay, lr_decay_start=config.lr_decay_start, min_lr=config.min_lr,
+                          patience=config.patience, seed=config.seed)
+        result = fit(task, output, loop, reporter, resume=options.resume)
+    best = bundle_io.read(output / "model-best", "ner")
+    result["per_type"] = (best.json("metrics.json") or {}).get("per_type", {})
+    result["output"] = str(output)
+    return result
