@@ -26,6 +26,10 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT."),
         encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the text files."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+        strategy: str = typer.Option("auto", "--strategy", help="auto, one, mirrored (every local GPU) or "
+                                     "multiworker (the machines in TF_CONFIG); auto: mirrored with >1 GPU."),
+        mixed_precision: str = typer.Option("off", "--mixed-precision",
+                                            help="off, float16 or bfloat16 compute (float32 weights)."),
     ) -> None:
         """Train an LSTM language model (next-word prediction)."""
         from lstmtext.lm.api import train as run
@@ -34,7 +38,8 @@ def register(app: typer.Typer) -> None:
         options = TrainOptions(output=output, train=[train], valid=[valid], config_file=config,
                                sets=set_ or [], epochs=epochs, seed=seed, resume=resume,
                                overwrite=overwrite, encoding=encoding,
-                               extra={"tokenizer": tokenizer})
+                               extra={"tokenizer": tokenizer, "strategy": strategy,
+                                      "mixed_precision": mixed_precision})
         metrics = run(options, RichReporter(quiet))
         if metrics:
             err.print(f"best valid perplexity {metrics.get('valid_perplexity', float('nan')):.2f} "

@@ -32,12 +32,16 @@ class LMTrainTask:
     monitor = "valid_perplexity"
     monitor_mode = "min"
 
-    def __init__(self, config: LMConfig, tokenizer: Tokenizer, train, valid, data_summary: dict):
+    def __init__(self, config: LMConfig, tokenizer: Tokenizer, train, valid, data_summary: dict, dist=None):
         from lstmtext.lm import data
         from lstmtext.lm.network import build_lm, compile_lm
+        from lstmtext.training.distribute import Distribution
 
         self.config, self.tokenizer = config, tokenizer
         self.valid, self.data_summary = valid, data_summary
+        self.dist = dist or Distribution()
+        # The stream is cut into the global batch of rows on every worker;
+        # train_batches hands each replica its own rows (dist.local_batch).
         self.x, self.y, _ = data.batchify(train.ids, config.batch_size, pad=False)
         if self.x.shape[1] < config.bptt:
             raise DataError(
@@ -45,8 +49,11 @@ class LMTrainTask:
                 f"fewer than one BPTT window ({config.bptt}); add text or lower bptt/batch_size",
                 data_summary.get("train"),
             )
-        self.model = build_lm(config, tokenizer.vocab_size, config.batch_size, config.bptt)
-        compile_lm(self.model, config)
+        with self.dist.scope():
+            self.model = build_lm(config, tokenizer.vocab_size, self.dist.per_replica_batch(config.batch_size),
+                                  config.bptt)
+            compile_lm(self.model, config)
+        self.dist.prepare(self.model)
         self.scorer = None
 
     def steps_per_epoch(self) -> int:
@@ -62,7 +69,8 @@ class LMTrainTask:
         from lstmtext.training.loop import Batch
 
         for xs, ys, _ in data.windows((self.x, self.y, self.y), self.config.bptt, full_only=True):
-            yield Batch(xs, ys, int(xs.size))
+            x, y = self.dist.local_batch(xs, ys)
+            yield Batch(x, y, int(xs.size))
 
     def validate(self) -> dict:
         from lstmtext.weights import assign_model_weights
@@ -83,7 +91,7 @@ class LMTrainTask:
         save_model_weights(self.model, directory / "weights.h5", self.config.weights_dtype)
         write_config(directory, TASK, dataclasses.asdict(self.config),
                      tokenizer=self.tokenizer.describe(), data=self.data_summary,
-                     parameters=int(self.model.count_params()))
+                     parameters=int(self.model.count_params()), training=self.dist.describe())
         write_json(directory, "metrics.json", metrics)
         write_json(directory, "history.json", history)
 
@@ -146,11 +154,14 @@ def train(options: TrainOptions, reporter=None) -> dict:
         The best epoch's metrics.
     """
     from lstmtext.lm.data import encode_lines
-    from lstmtext.training import loop
+    from lstmtext.training import distribute, loop
 
     output = Path(options.output)
     if len(options.train) != 1 or len(options.valid) != 1:
         raise UsageError("train lm takes one --train and one --valid file")
+    # First: the multi-worker strategy must start before TensorFlow runs anything.
+    dist = distribute.setup(options.extra.get("strategy") or "auto",
+                            options.extra.get("mixed_precision") or "off")
     loop.check_output(output, options.resume, options.overwrite)
     base = None
     if options.resume:
@@ -160,7 +171,8 @@ def train(options: TrainOptions, reporter=None) -> dict:
     config = resolve_config(options, base)
     train_lines = _read_lines(options.train[0], options.encoding)
     valid_lines = _read_lines(options.valid[0], options.encoding)
-    with loop.output_lock(output):
+    # Only the chief writes into output; other workers write into a temporary copy.
+    with dist.output(output, options.resume) as output, loop.output_lock(output):
         if options.resume:
             tokenizer = load_tokenizer(output / "model-last" / "tokenizer")
         else:
@@ -171,7 +183,8 @@ def train(options: TrainOptions, reporter=None) -> dict:
         summary = {"train": str(options.train[0]), "valid": str(options.valid[0]),
                    "train_lines": train_stream.lines, "train_words": train_stream.words,
                    "train_tokens": train_stream.tokens, "valid_tokens": valid_stream.tokens}
-        task = LMTrainTask(config, tokenizer, train_stream, valid_stream, summary)
+        dist.check_same("tokenizer and training data", [tokenizer.describe(), train_stream.ids])
+        task = LMTrainTask(config, tokenizer, train_stream, valid_stream, summary, dist)
         from lstmtext.lm.network import lr_scale
 
         loop_config = loop.LoopConfig(
@@ -179,7 +192,8 @@ def train(options: TrainOptions, reporter=None) -> dict:
             lr_decay_start=config.lr_decay_start, min_lr=config.min_lr, patience=config.patience,
             seed=config.seed, lr_scale=lr_scale(config),
         )
-        return loop.fit(task, output, loop_config, reporter, resume=options.resume)
+        with dist.failures(output):
+            return loop.fit(task, output, loop_config, reporter, resume=options.resume)
 
 
 # ---------------------------------------------------------------- loading

@@ -37,6 +37,30 @@ class TokenNLL(layers.Layer):
         return ops.logsumexp(logits, axis=-1) - ops.squeeze(picked, -1)
 
 
+@keras.saving.register_keras_serializable(package="lstmtext")
+class StreamLSTM(layers.LSTM):
+    """A ``keras.layers.LSTM`` whose carried state (``stateful=True``) is local to each replica.
+
+    Under ``tf.distribute`` every replica trains on its own rows of the token
+    stream, so each must carry its own ``(h, c)``. Keras creates the state
+    variables like weights (mirrored, written in sync); here they are
+    sync-on-read variables instead, the kind ``tf.distribute`` keeps one
+    independent copy of per replica (as for metrics). Without a strategy, and
+    on other backends, this is exactly ``keras.layers.LSTM``; the weights and
+    their paths are the same.
+    """
+
+    def _create_state_variables(self, batch_size):
+        with keras.name_scope(self.name, caller=self):
+            # Assigned outside Keras' tracking (as the base class does): the
+            # state is not a weight and must stay out of saved weight files.
+            object.__setattr__(self, "states", [
+                keras.Variable(value, trainable=False, dtype=self.variable_dtype, name="rnn_state",
+                               synchronization="on_read", aggregation="only_first_replica")
+                for value in self.get_initial_state(batch_size)
+            ])
+
+
 def build_lm(config: LMConfig, vocab_size: int, batch_size: int, seq_len: int | None,
              stateful: bool = True, score: bool = False) -> keras.Model:
     """Build the language model.
@@ -44,7 +68,8 @@ def build_lm(config: LMConfig, vocab_size: int, batch_size: int, seq_len: int | 
     Args:
         config: Hyperparameters.
         vocab_size: Tokenizer vocabulary size.
-        batch_size: Fixed number of streams (stateful layers need it).
+        batch_size: Fixed number of streams (stateful layers need it); under
+            ``tf.distribute`` the streams of one replica.
         seq_len: Time steps per batch (the BPTT window), or None.
         stateful: Carry LSTM states from one batch to the next.
         score: If true the model takes ``(ids, targets)`` and returns the
@@ -70,7 +95,8 @@ def build_lm(config: LMConfig, vocab_size: int, batch_size: int, seq_len: int | 
     if config.dropout_embedding:
         x = time_locked_dropout(config.dropout_embedding, "dropout_embedding")(x)
     for i in range(config.num_layers):
-        x = layers.LSTM(
+        lstm = StreamLSTM if stateful else layers.LSTM
+        x = lstm(
             config.hidden_size, return_sequences=True, stateful=stateful,
             kernel_initializer=init, recurrent_initializer=init, unit_forget_bias=False,
             name=f"lstm_{i}",

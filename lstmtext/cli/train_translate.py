@@ -1,0 +1,48 @@
+"""``lstmtext train translate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from lstmtext.cli.console import RichReporter, err, friendly
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("translate")
+    @friendly
+    def train_translate(
+        train: Optional[Path] = typer.Option(None, "--train", help="Training pairs: source<TAB>target per line."),
+        train_source: Optional[Path] = typer.Option(None, "--train-source", help="Training source side."),
+        train_target: Optional[Path] = typer.Option(None, "--train-target", help="Training target side "
+                                                    "(line-aligned with --train-source)."),
+        valid: Optional[Path] = typer.Option(None, "--valid", help="Validation pairs (TSV)."),
+        valid_source: Optional[Path] = typer.Option(None, "--valid-source", help="Validation source side."),
+        valid_target: Optional[Path] = typer.Option(None, "--valid-target", help="Validation target side."),
+        output: Path = typer.Option(..., "--output", "-o", help="Output directory (model-best, model-last)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config file."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: KEY=VALUE."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/model-last."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT."),
+        encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the text files."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    ) -> None:
+        """Train a translator: BiLSTM encoder, attention LSTM decoder (validation BLEU picks the best)."""
+        from lstmtext.tasks import TrainOptions
+        from lstmtext.translate.api import train as run
+
+        options = TrainOptions(
+            output=output, train=[train] if train else [], valid=[valid] if valid else [],
+            config_file=config, sets=set_ or [], epochs=epochs, seed=seed, resume=resume,
+            overwrite=overwrite, encoding=encoding,
+            extra={"train_source": train_source, "train_target": train_target,
+                   "valid_source": valid_source, "valid_target": valid_target},
+        )
+        metrics = run(options, RichReporter(quiet))
+        if metrics and not quiet:
+            err.print(f"best valid BLEU {metrics.get('valid_bleu', float('nan')):.2f} "
+                      f"(greedy, epoch {metrics.get('epoch')}); model in {output}/model-best")

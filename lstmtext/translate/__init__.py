@@ -1,0 +1,1 @@
+"""Translation: a BiLSTM encoder, an attention LSTM decoder, beam search."""

@@ -1,0 +1,373 @@
+"""Translation API: train, evaluate, predict, info.
+
+Each function returns data; the command line formats it. Training goes
+through :func:`lstmtext.training.loop.fit`; decoding runs the model's encoder
+and single decoder step as compiled functions (see
+:mod:`lstmtext.translate.decoding`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from lstmtext import config as config_io
+from lstmtext.bundle import Bundle, write_config, write_json
+from lstmtext.errors import BundleError, DataError, UsageError
+from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
+from lstmtext.tokenizers import Tokenizer, load_tokenizer
+from lstmtext.translate.config import TranslateConfig
+
+TASK = "translate"
+# Sentences read and translated together by predict(): bounds memory on huge
+# inputs while still letting the decoder sort by length.
+PREDICT_CHUNK = 2048
+# Validation BLEU during training uses at most this many sentences (greedy).
+VALID_BLEU_SENTENCES = 2000
+
+
+# ---------------------------------------------------------------- inference
+class Translator:
+    """A loaded (or training) translator: tokenizers, models and decoding settings.
+
+    Args:
+        config: Hyperparameters (decoding defaults included).
+        source_tokenizer: Source-side tokenizer.
+        target_tokenizer: Target-side tokenizer.
+        parts: Models from :func:`lstmtext.translate.network.build_translator`.
+    """
+
+    def __init__(self, config: TranslateConfig, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, parts):
+        from lstmtext.translate.decoding import ModelStepper
+
+        self.config = config
+        self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
+        self.parts = parts
+        self.stepper = ModelStepper(parts.encoder, parts.step, jit=config.jit_compile)
+
+    def translate(self, lines: list[str], beam: int | None = None, nbest: int = 1, batch_size: int | None = None):
+        """Hypotheses (best first) for each line, in input order.
+
+        Returns:
+            A list with, for each line, a list of ``(text, score, ids)``.
+        """
+        from lstmtext.translate.data import encode_source
+        from lstmtext.translate.decoding import translate_ids
+
+        c = self.config
+        beam = c.beam if beam is None else beam
+        if beam < 1:
+            raise UsageError(f"--beam must be at least 1, got {beam}")
+        src = encode_source(self.source_tokenizer, [line.strip() for line in lines], c.max_source_pieces)
+        out = []
+        for hyps in translate_ids(self.stepper, src, beam=beam, alpha=c.length_penalty,
+                                  max_ratio=c.max_length_ratio, max_extra=c.max_length_extra,
+                                  batch_size=batch_size or c.decode_batch_size, pad_multiple=16, nbest=nbest):
+            out.append([(self.target_tokenizer.decode(h.tokens), h.score, h.tokens) for h in hyps])
+        return out
+
+
+def load_translator(bundle: Bundle) -> Translator:
+    """Build the network from a bundle's config and load its weights."""
+    from lstmtext.translate.network import build_translator
+    from lstmtext.weights import assign_model_weights, load_arrays
+
+    config = config_io.from_dict(TranslateConfig, bundle.config)
+    src_tok = load_tokenizer(bundle.file("tokenizer/source"))
+    tgt_tok = load_tokenizer(bundle.file("tokenizer/target"))
+    parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
+    weights = bundle.file("weights.h5")
+    if not weights.is_file():
+        raise BundleError(f"{bundle.path}: missing weights.h5")
+    assign_model_weights(parts.model, load_arrays(weights), str(weights))
+    return Translator(config, src_tok, tgt_tok, parts)
+
+
+def _bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    bleu, chrf = BLEU(), CHRF()
+    b = bleu.corpus_score(hypotheses, [references])
+    c = chrf.corpus_score(hypotheses, [references])
+    return {"bleu": round(b.score, 2), "chrf": round(c.score, 2), "signature": str(bleu.get_signature()),
+            "chrf_signature": str(chrf.get_signature()), "bleu_details": str(b)}
+
+
+# ---------------------------------------------------------------- training
+class TranslateTrainTask:
+    """Adapts the translator to :func:`lstmtext.training.loop.fit`."""
+
+    monitor_mode = "max"
+
+    def __init__(self, config: TranslateConfig, src_tok: Tokenizer, tgt_tok: Tokenizer,
+                 train_ids: tuple[list, list], valid_ids: tuple[list, list], valid_text: tuple[list, list],
+                 summary: dict):
+        from lstmtext.translate.network import build_translator, compile_translator
+
+        self.config, self.src_tok, self.tgt_tok = config, src_tok, tgt_tok
+        self.train_src, self.train_tgt = train_ids
+        self.valid_src, self.valid_tgt = valid_ids
+        self.valid_sources, self.valid_refs = valid_text
+        self.summary = summary
+        self.monitor = "valid_bleu" if config.early_stopping == "bleu" else "valid_loss"
+        self.monitor_mode = "max" if config.early_stopping == "bleu" else "min"
+        self.parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
+        self.model = self.parts.model
+        compile_translator(self.model, config)
+        self.translator = Translator(config, src_tok, tgt_tok, self.parts)
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.train_src) // self.config.batch_size)
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        pass
+
+    def train_batches(self, epoch: int):
+        from lstmtext.training.loop import Batch
+        from lstmtext.translate.data import batches
+
+        rng = np.random.default_rng(self.config.seed * 1000 + epoch)
+        for b in batches(self.train_src, self.train_tgt, self.config.batch_size, self.config.pad_multiple, rng):
+            yield Batch(x=[b.source, b.target_in], y=b.target_out, tokens=b.tokens)
+
+    def validate(self) -> dict:
+        from lstmtext.translate.data import batches
+
+        total, tokens = 0.0, 0
+        for b in batches(self.valid_src, self.valid_tgt, self.config.batch_size, self.config.pad_multiple):
+            loss = self.model.test_on_batch([b.source, b.target_in], b.target_out, return_dict=True)["loss"]
+            total += float(loss) * b.tokens
+            tokens += b.tokens
+        metrics = {"valid_loss": total / max(tokens, 1)}
+        if self.config.early_stopping == "bleu":
+            n = min(len(self.valid_sources), VALID_BLEU_SENTENCES)
+            t0 = time.perf_counter()
+            hyps = [h[0][0] for h in self.translator.translate(self.valid_sources[:n], beam=1)]
+            scores = _bleu_chrf(hyps, self.valid_refs[:n])
+            metrics.update({"valid_bleu": scores["bleu"], "valid_chrf": scores["chrf"],
+                            "valid_decode_seconds": time.perf_counter() - t0})
+        return metrics
+
+    def write_bundle(self, directory: Path, metrics: dict, history: list) -> None:
+        write_bundle(directory, self.config, self.src_tok, self.tgt_tok, self.model, self.summary)
+        write_json(directory, "metrics.json", metrics)
+        write_json(directory, "history.json", history)
+
+
+def write_bundle(directory: Path, config: TranslateConfig, src_tok: Tokenizer, tgt_tok: Tokenizer, model,
+                 summary: dict) -> None:
+    """Write config, tokenizers and weights of a translator into ``directory``."""
+    from lstmtext.weights import save_model_weights
+
+    src_tok.save(directory / "tokenizer" / "source")
+    tgt_tok.save(directory / "tokenizer" / "target")
+    save_model_weights(model, directory / "weights.h5", config.weights_dtype)
+    cfg = dataclasses.asdict(config)
+    # Given tokenizer files are copied into the bundle; their paths would not travel.
+    cfg["source_tokenizer"] = cfg["target_tokenizer"] = ""
+    write_config(directory, TASK, cfg,
+                 tokenizer={"joint": config.joint_vocab, "source": src_tok.describe(),
+                            "target": tgt_tok.describe()},
+                 parameters=int(sum(int(np.prod(v.shape)) for v in model.weights)),
+                 data=summary)
+
+
+def resolve_config(options: TrainOptions, base: TranslateConfig | None = None) -> TranslateConfig:
+    """Defaults (or ``base``), then the TOML file, then ``--set``, then ``--epochs``/``--seed``."""
+    return config_io.resolve(TranslateConfig, options.config_file, options.sets,
+                             extra={"epochs": options.epochs, "seed": options.seed}, base=base)
+
+
+def _data_args(files: list, extra: dict, prefix: str) -> dict:
+    """``tsv=`` or ``source=``/``target=`` keyword arguments for :func:`read_parallel`."""
+    src, tgt = extra.get(f"{prefix}source"), extra.get(f"{prefix}target")
+    if files and (src or tgt):
+        raise UsageError(f"give a TSV file or --{prefix}source/--{prefix}target files, not both".replace("--_", "--"))
+    if files:
+        if len(files) != 1:
+            raise UsageError(f"expected one TSV file, got {len(files)}")
+        return {"tsv": files[0]}
+    if src and tgt:
+        return {"source": src, "target": tgt}
+    if src or tgt:
+        raise UsageError("give both a source and a target file")
+    return {}
+
+
+def _make_tokenizers(config: TranslateConfig, sources: list[str], targets: list[str]) -> tuple[Tokenizer, Tokenizer]:
+    from lstmtext.tokenizers import train_tokenizer
+
+    given_src = load_tokenizer(config.source_tokenizer) if config.source_tokenizer else None
+    given_tgt = load_tokenizer(config.target_tokenizer) if config.target_tokenizer else None
+    if config.joint_vocab and not (given_src or given_tgt):
+        joint = train_tokenizer(sources + targets, config.vocab_size, config.tokenizer, seed=config.seed)
+        return joint, joint
+    src = given_src or train_tokenizer(sources, config.vocab_size, config.tokenizer, seed=config.seed)
+    tgt = given_tgt or train_tokenizer(targets, config.vocab_size, config.tokenizer, seed=config.seed)
+    return src, tgt
+
+
+def train(options: TrainOptions, reporter=None) -> dict:
+    """Train a translator; write ``model-best`` and ``model-last`` under ``options.output``.
+
+    Training data is ``options.train`` (one TSV file) or
+    ``options.extra["train_source"]``/``["train_target"]``; validation likewise
+    with ``valid``. Without validation data the last 2% of the training pairs
+    (at most 1000) are held out.
+
+    Returns:
+        The best epoch's metrics.
+    """
+    from lstmtext.translate.data import encode_source, encode_target, filter_long, read_parallel
+    from lstmtext.training import loop
+
+    output = Path(options.output)
+    train_args = _data_args(options.train, options.extra, "train_")
+    valid_args = _data_args(options.valid, options.extra, "valid_")
+    if not train_args:
+        raise UsageError("give --train FILE.tsv or --train-source and --train-target")
+    loop.check_output(output, options.resume, options.overwrite)
+    base = None
+    if options.resume:
+        from lstmtext.bundle import read
+
+        base = config_io.from_dict(TranslateConfig, read(output / "model-last", TASK).config)
+    config = resolve_config(options, base)
+    train_text = read_parallel(**train_args, encoding=options.encoding, max_line_chars=config.max_line_chars)
+    if valid_args:
+        valid_text = read_parallel(**valid_args, encoding=options.encoding, max_line_chars=None)
+    else:
+        n = min(1000, max(1, len(train_text) // 50))
+        if len(train_text) - n < 1:
+            raise DataError("too few training pairs to hold out validation data; give --valid")
+        from lstmtext.translate.data import ParallelText
+
+        valid_text = ParallelText(train_text.sources[-n:], train_text.targets[-n:], {})
+        train_text = ParallelText(train_text.sources[:-n], train_text.targets[:-n], train_text.skipped)
+    with loop.output_lock(output):
+        if options.resume:
+            src_tok = load_tokenizer(output / "model-last" / "tokenizer" / "source")
+            tgt_tok = load_tokenizer(output / "model-last" / "tokenizer" / "target")
+        else:
+            src_tok, tgt_tok = _make_tokenizers(config, train_text.sources, train_text.targets)
+        loop.set_seed(config.seed)
+        train_src, train_tgt, long_skipped = filter_long(
+            encode_source(src_tok, train_text.sources), encode_target(tgt_tok, train_text.targets),
+            config.max_length)
+        if not train_src:
+            raise DataError(f"every training pair is longer than max_length={config.max_length} pieces")
+        valid_src = encode_source(src_tok, valid_text.sources, config.max_source_pieces)
+        valid_tgt = encode_target(tgt_tok, valid_text.targets)
+        summary = {"train": {k: str(v) for k, v in train_args.items()},
+                   "valid": {k: str(v) for k, v in valid_args.items()} or "held out from train",
+                   "train_pairs": len(train_src), "valid_pairs": len(valid_src),
+                   "skipped_empty": train_text.skipped.get("empty", 0),
+                   "skipped_long_line": train_text.skipped.get("long_line", 0),
+                   "skipped_long": long_skipped}
+        if reporter is not None:
+            reporter.message(f"{len(train_src)} training pairs ({summary['skipped_empty']} empty, "
+                             f"{summary['skipped_long_line'] + long_skipped} too long skipped); "
+                             f"vocabulary {src_tok.vocab_size}/{tgt_tok.vocab_size}")
+        task = TranslateTrainTask(config, src_tok, tgt_tok, (train_src, train_tgt), (valid_src, valid_tgt),
+                                  (valid_text.sources, valid_text.targets), summary)
+        loop_config = loop.LoopConfig(
+            epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule, lr_decay=config.lr_decay,
+            lr_decay_start=config.lr_decay_start, min_lr=config.min_lr, patience=config.patience,
+            seed=config.seed,
+        )
+        return loop.fit(task, output, loop_config, reporter, resume=options.resume)
+
+
+# ---------------------------------------------------------------- evaluate / predict / info
+def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
+    """sacreBLEU BLEU and chrF of the model's translations (detokenised) against references.
+
+    Data: ``options.files`` (one TSV file) or ``options.extra["source"]`` and
+    ``["target"]``. ``options.extra["beam"]`` sets the beam (default: the
+    bundle's ``beam``).
+    """
+    from lstmtext.translate.data import read_parallel
+
+    args = _data_args(options.files, options.extra, "")
+    if not args:
+        raise UsageError("give a TSV file or --source and --target files")
+    data = read_parallel(**args, encoding=options.encoding, skip_empty=False)
+    translator = load_translator(bundle)
+    beam = int(options.extra.get("beam") or translator.config.beam)
+    t0 = time.perf_counter()
+    hyps = [h[0][0] for h in translator.translate(data.sources, beam=beam, batch_size=options.batch_size)]
+    seconds = time.perf_counter() - t0
+    result = _bleu_chrf(hyps, data.targets)
+    result.update({"sentences": len(hyps), "beam": beam, "seconds": round(seconds, 2),
+                   "sentences_per_s": round(len(hyps) / max(seconds, 1e-9), 1)})
+    return result
+
+
+def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> Iterator[str]:
+    """Translate each input line, in order, reading and writing in chunks (streaming).
+
+    Formats: ``text`` (one translation a line; with ``extra["nbest"]`` > 1,
+    ``index ||| translation ||| score`` lines) or ``jsonl`` (one object a
+    line with ``source``, ``translation``, ``score`` and, for n-best,
+    ``nbest``).
+    """
+    fmt = options.format or "text"
+    if fmt not in ("text", "jsonl"):
+        raise UsageError(f"translate predicts --format text or jsonl, not {fmt!r}")
+    nbest = int(options.extra.get("nbest") or 1)
+    if nbest < 1 or nbest > max(options.beam, 1):
+        raise UsageError(f"--nbest must be between 1 and the beam size ({options.beam})")
+    translator = load_translator(bundle)
+    index = 0
+    chunk: list[str] = []
+
+    def flush() -> Iterator[str]:
+        nonlocal index
+        for source, hyps in zip(chunk, translator.translate(chunk, beam=options.beam, nbest=nbest,
+                                                            batch_size=options.batch_size)):
+            if fmt == "jsonl":
+                record = {"source": source, "translation": hyps[0][0], "score": round(hyps[0][1], 4)}
+                if nbest > 1:
+                    record["nbest"] = [{"translation": t, "score": round(s, 4)} for t, s, _ in hyps]
+                yield json.dumps(record, ensure_ascii=False)
+            elif nbest > 1:
+                for text, score, _ in hyps:
+                    yield f"{index} ||| {text} ||| {score:.4f}"
+            else:
+                yield hyps[0][0]
+            index += 1
+        chunk.clear()
+
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= PREDICT_CHUNK:
+            yield from flush()
+    if chunk:
+        yield from flush()
+
+
+def info(bundle: Bundle) -> dict:
+    """Task, architecture, parameters, tokenizers, data, metrics and versions."""
+    c = bundle.config
+    return {
+        "task": TASK,
+        "path": str(bundle.path),
+        "architecture": (f"embedding {c['embedding_dim']} -> {c['encoder_layers']} x BiLSTM "
+                         f"{c['encoder_units']}x2 -> {c['decoder_layers']} x LSTM {c['decoder_units']} "
+                         f"with {c['attention']} attention and input feeding -> softmax"
+                         f"{' (tied)' if c.get('tie_embeddings') else ''}"),
+        "parameters": bundle.meta.get("parameters"),
+        "tokenizer": bundle.meta.get("tokenizer"),
+        "data": bundle.meta.get("data"),
+        "metrics": bundle.json("metrics.json", {}),
+        "decoding": {"beam": c.get("beam"), "length_penalty": c.get("length_penalty"),
+                     "max_length_ratio": c.get("max_length_ratio")},
+        "versions": bundle.meta.get("versions"),
+        "created": bundle.meta.get("created"),
+        "config": c,
+    }

@@ -1,0 +1,248 @@
+"""The translator: learns a toy language pair, search is exact, save/load, data errors."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmtext import bundle as bundle_io
+from lstmtext.errors import DataError, UsageError
+from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
+from lstmtext.tokenizers import BOS_ID, EOS_ID
+from lstmtext.training.reporting import Reporter
+from tests.toy_pair import corpus as toy_corpus
+
+TINY_MT = ["tokenizer=word", "vocab_size=100", "embedding_dim=32", "encoder_units=32", "decoder_units=64",
+           "batch_size=16", "dropout=0.0", "label_smoothing=0.0", "lr=0.01", "lr_schedule=constant",
+           "patience=0", "early_stopping=loss", "decode_batch_size=16"]
+TRAIN_PAIRS = 160
+EPOCHS = 50  # about 500 steps: the toy pair is learned exactly after ~400
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("toy")
+    pairs = toy_corpus(TRAIN_PAIRS + 20, seed=5)
+    (d / "train.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs[:TRAIN_PAIRS]), encoding="utf-8")
+    (d / "valid.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs[TRAIN_PAIRS:]), encoding="utf-8")
+    return {"dir": d, "train": pairs[:TRAIN_PAIRS], "train_tsv": d / "train.tsv", "valid_tsv": d / "valid.tsv"}
+
+
+@pytest.fixture(scope="module")
+def toy_model(toy) -> Path:
+    from lstmtext.translate.api import train
+
+    out = toy["dir"] / "out"
+    metrics = train(TrainOptions(output=out, train=[toy["train_tsv"]], valid=[toy["valid_tsv"]],
+                                 sets=TINY_MT, epochs=EPOCHS, seed=1), Reporter())
+    assert metrics["epochs_run"] == EPOCHS
+    return out
+
+
+def test_learns_toy_pair_exactly_on_held_in_sentences(toy, toy_model):
+    from lstmtext.translate.api import load_translator
+
+    translator = load_translator(bundle_io.read(toy_model / "model-last"))
+    sample = toy["train"][:40]
+    out = translator.translate([s for s, _ in sample], beam=1)
+    wrong = [(s, t, o[0][0]) for (s, t), o in zip(sample, out) if o[0][0] != t]
+    assert not wrong, wrong[:5]
+
+
+def test_beam_one_equals_greedy(toy, toy_model):
+    from lstmtext.translate.api import load_translator
+    from lstmtext.translate.data import encode_source
+    from lstmtext.translate.decoding import beam_search, greedy_search
+
+    tr = load_translator(bundle_io.read(toy_model / "model-last"))
+    lines = [s for s, _ in toy["train"][:8]] + ["the old dog", "cat cat cat cat"]
+    ids = encode_source(tr.source_tokenizer, lines)
+    src = np.zeros((len(ids), max(map(len, ids))), np.int32)
+    for i, row in enumerate(ids):
+        src[i, : len(row)] = row
+    limits = np.full(len(ids), 12)
+    greedy = greedy_search(tr.stepper, src, limits, alpha=0.6)
+    beam = beam_search(tr.stepper, src, limits, beam=1, alpha=0.6)
+    assert [g.tokens for g in greedy] == [b[0].tokens for b in beam]
+    np.testing.assert_allclose([g.score for g in greedy], [b[0].score for b in beam], rtol=1e-5)
+
+
+def test_empty_and_very_long_lines_translate(toy_model):
+    from lstmtext.translate.api import predict
+
+    b = bundle_io.read(toy_model)
+    long_line = " ".join(["the big dog sees a cat"] * 200)
+    out = list(predict(b, ["", long_line, "the cat likes a bird"], PredictOptions(beam=3)))
+    assert len(out) == 3 and all(isinstance(line, str) for line in out)
+
+
+def test_save_load_gives_identical_output(toy, toy_model, tmp_path):
+    from lstmtext.translate.api import load_translator, write_bundle
+
+    tr = load_translator(bundle_io.read(toy_model / "model-best"))
+    write_bundle(tmp_path, tr.config, tr.source_tokenizer, tr.target_tokenizer, tr.parts.model, {})
+    again = load_translator(bundle_io.read(tmp_path))
+    lines = [s for s, _ in toy["train"][:10]] + ["", "a red bird follows the child"]
+    assert tr.translate(lines, beam=4, nbest=2) == again.translate(lines, beam=4, nbest=2)
+
+
+def test_evaluate_and_predict_formats(toy, toy_model):
+    import json
+
+    from lstmtext.translate.api import evaluate, info, predict
+
+    b = bundle_io.read(toy_model)
+    result = evaluate(b, EvalOptions(files=[toy["train_tsv"]], extra={"beam": 2}))
+    assert {"bleu", "chrf", "signature"} <= set(result) and "nrefs:1" in result["signature"]
+    records = [json.loads(x) for x in predict(b, ["the cat likes a bird", "a dog"],
+                                             PredictOptions(beam=3, format="jsonl", extra={"nbest": 2}))]
+    assert [r["source"] for r in records] == ["the cat likes a bird", "a dog"]
+    assert len(records[0]["nbest"]) == 2
+    assert info(b)["task"] == "translate"
+    with pytest.raises(UsageError):
+        list(predict(b, ["x"], PredictOptions(beam=2, extra={"nbest": 3})))
+
+
+# ---------------------------------------------------------------- search against brute force
+class FakeStepper:
+    """Log-probabilities that depend on (sentence, prefix) through a hash; ids 4.. are words."""
+
+    def __init__(self, vocab: int = 6, seed: int = 0):
+        self.vocab, self.seed = vocab, seed
+
+    def log_probs(self, sentence: int, prefix: tuple) -> np.ndarray:
+        rng = np.random.default_rng(abs(hash((self.seed, sentence, prefix))) % (2**32))
+        logits = rng.normal(size=self.vocab) * 2.0
+        logits[[0, 1, BOS_ID]] = -np.inf
+        return logits - np.log(np.exp(logits[np.isfinite(logits)]).sum())
+
+    def start(self, sources, copies):
+        return [(i // copies, ()) for i in range(len(sources) * copies)]
+
+    def step(self, tokens, parents, state, k):
+        rows = []
+        for tok, p in zip(tokens, parents):
+            sent, prefix = state[p]
+            rows.append((sent, prefix if tok == BOS_ID else prefix + (int(tok),)))
+        lp = np.stack([self.log_probs(s, pre) for s, pre in rows])
+        ids = np.argsort(-lp, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(lp, ids, 1), ids, rows
+
+
+def exhaustive(stepper: FakeStepper, sentence: int, max_len: int, alpha: float):
+    from lstmtext.translate.decoding import length_penalty
+
+    best = None
+    words = range(4, stepper.vocab)
+    for n in range(max_len + 1):
+        for seq in itertools.product(words, repeat=n):
+            logp = sum(stepper.log_probs(sentence, seq[:t])[seq[t]] for t in range(n))
+            if n < max_len:
+                logp += stepper.log_probs(sentence, seq)[EOS_ID]
+                length = n + 1
+            else:
+                length = n
+            score = logp / length_penalty(length, alpha)
+            if best is None or score > best[0] + 1e-12:
+                best = (score, list(seq))
+    return best
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.5])
+def test_beam_search_matches_exhaustive_search(alpha):
+    from lstmtext.translate.decoding import beam_search
+
+    stepper = FakeStepper(vocab=6, seed=3)
+    max_len = 4
+    sources = np.zeros((3, 1), np.int32)
+    # A beam as wide as every possible prefix prunes nothing: it must find the optimum.
+    results = beam_search(stepper, sources, np.full(3, max_len), beam=2 ** max_len + 1, alpha=alpha)
+    for i, hyps in enumerate(results):
+        score, seq = exhaustive(stepper, i, max_len, alpha)
+        assert hyps[0].tokens == seq
+        assert math.isclose(hyps[0].score, score, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_beam_nbest_is_sorted_and_distinct():
+    from lstmtext.translate.decoding import beam_search
+
+    hyps = beam_search(FakeStepper(vocab=7, seed=1), np.zeros((2, 1), np.int32), np.full(2, 5), beam=4,
+                       alpha=0.6, nbest=4)
+    for h in hyps:
+        scores = [x.score for x in h]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(x.tokens) for x in h}) == len(h)
+
+
+# ---------------------------------------------------------------- data
+def test_mismatched_files_and_bad_tsv_are_errors(tmp_path):
+    from lstmtext.translate.data import read_parallel
+
+    (tmp_path / "a.en").write_text("one\ntwo\nthree\n")
+    (tmp_path / "a.de").write_text("eins\nzwei\n")
+    with pytest.raises(DataError, match="line-aligned"):
+        read_parallel(source=tmp_path / "a.en", target=tmp_path / "a.de")
+    (tmp_path / "bad.tsv").write_text("a\tb\nno tab here\n")
+    with pytest.raises(DataError) as err:
+        read_parallel(tsv=tmp_path / "bad.tsv")
+    assert err.value.line == 2
+
+
+def test_empty_and_long_pairs_are_skipped_and_counted(tmp_path):
+    from lstmtext.translate.data import read_parallel
+
+    (tmp_path / "x.tsv").write_text("a\tb\n\tonly target\nonly source\t\n\n" + "w " * 50 + "\tz\nc\td\n")
+    data = read_parallel(tsv=tmp_path / "x.tsv", max_line_chars=40)
+    assert data.sources == ["a", "c"]
+    assert data.skipped == {"empty": 3, "long_line": 1}
+
+
+def test_batches_have_fixed_rows_and_mask_padding():
+    from lstmtext.translate.data import batches
+
+    src = [[5, 6, EOS_ID], [7, EOS_ID], [8, 9, 10, 11, EOS_ID]]
+    tgt = [[BOS_ID, 4, EOS_ID], [BOS_ID, 4, 5, EOS_ID], [BOS_ID, EOS_ID]]
+    out = batches(src, tgt, batch_size=4, pad_multiple=8)
+    assert len(out) == 1 and out[0].source.shape == (4, 8) and out[0].target_in.shape == (4, 8)
+    assert out[0].tokens == 2 + 3 + 1
+    assert not out[0].source[3].any()  # filler row is all padding
+
+
+# ---------------------------------------------------------------- layers
+def test_attention_masks_padding_exactly_and_round_trips():
+    import keras
+
+    from lstmtext.layers.attention import BahdanauAttention, LuongAttention
+
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(2, 4)).astype("float32")
+    memory = rng.normal(size=(2, 5, 6)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], "float32")
+    for layer in (LuongAttention(memory_dim=6), BahdanauAttention(memory_dim=6, units=3)):
+        ctx, weights = layer(query, memory, mask)
+        weights = np.asarray(weights)
+        assert np.all(weights[0, 3:] == 0.0)
+        np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-6)
+        # Padding content does not leak into the context.
+        memory2 = memory.copy()
+        memory2[0, 3:] = 100.0
+        np.testing.assert_allclose(np.asarray(layer(query, memory2, mask)[0]), np.asarray(ctx), rtol=1e-6)
+        clone = type(layer).from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
+        assert keras.saving.get_registered_object(
+            keras.saving.get_registered_name(type(layer))) is type(layer)
+
+
+def test_cli_train_translate_help_lists_options():
+    from typer.testing import CliRunner
+
+    from lstmtext.cli import app
+
+    result = CliRunner().invoke(app, ["train", "translate", "--help"])
+    assert result.exit_code == 0
+    for opt in ("--train-source", "--valid-target", "--resume", "--set"):
+        assert opt in result.output
