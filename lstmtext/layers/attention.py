@@ -25,8 +25,32 @@ def masked_softmax(scores, mask):
     return ops.softmax(scores, axis=-1)
 
 
+def weighted_context(scores, memory, mask):
+    """``(context, weights)`` from raw ``(B, S)`` scores over ``(B, S, M)`` memory."""
+    weights = masked_softmax(scores, mask)
+    context = ops.squeeze(ops.matmul(ops.expand_dims(ops.cast(weights, memory.dtype), 1), memory), 1)
+    return context, weights
+
+
+class _Attention(layers.Layer):
+    """Shared shape logic and config of the attention layers."""
+
+    def __init__(self, memory_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.memory_dim = memory_dim
+
+    def call(self, query, memory, mask=None):
+        return self.attend(self.params(), query, memory, mask)
+
+    def compute_output_shape(self, query_shape, memory_shape, mask_shape=None):
+        return (query_shape[0], self.memory_dim), (query_shape[0], memory_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "memory_dim": self.memory_dim}
+
+
 @keras.saving.register_keras_serializable(package="lstmtext")
-class LuongAttention(layers.Layer):
+class LuongAttention(_Attention):
     """Luong et al. (2015) "general" attention: ``score(h, m) = h W m``.
 
     Args:
@@ -47,10 +71,6 @@ class LuongAttention(layers.Layer):
         >>> ctx, w = att(ops.ones((2, 4)), ops.ones((2, 5, 8)), ops.ones((2, 5)))
     """
 
-    def __init__(self, memory_dim: int, **kwargs):
-        super().__init__(**kwargs)
-        self.memory_dim = memory_dim
-
     def build(self, query_shape, memory_shape=None, mask_shape=None):
         self.kernel = self.add_weight(name="kernel", shape=(query_shape[-1], self.memory_dim),
                                       initializer="glorot_uniform")
@@ -58,9 +78,6 @@ class LuongAttention(layers.Layer):
     def params(self) -> tuple:
         """The weights as tensors, read once outside a recurrence (see :meth:`attend`)."""
         return (ops.convert_to_tensor(self.kernel),)
-
-    def call(self, query, memory, mask=None):
-        return self.attend(self.params(), query, memory, mask)
 
     @staticmethod
     def attend(params, query, memory, mask=None):
@@ -73,20 +90,11 @@ class LuongAttention(layers.Layer):
         (kernel,) = params
         # Project the query once (B, M) instead of the whole memory (B, S, M).
         q = ops.matmul(query, kernel)
-        scores = ops.squeeze(ops.matmul(memory, ops.expand_dims(q, -1)), -1)
-        weights = masked_softmax(scores, mask)
-        context = ops.squeeze(ops.matmul(ops.expand_dims(ops.cast(weights, memory.dtype), 1), memory), 1)
-        return context, weights
-
-    def compute_output_shape(self, query_shape, memory_shape, mask_shape=None):
-        return (query_shape[0], self.memory_dim), (query_shape[0], memory_shape[1])
-
-    def get_config(self):
-        return {**super().get_config(), "memory_dim": self.memory_dim}
+        return weighted_context(ops.squeeze(ops.matmul(memory, ops.expand_dims(q, -1)), -1), memory, mask)
 
 
 @keras.saving.register_keras_serializable(package="lstmtext")
-class BahdanauAttention(layers.Layer):
+class BahdanauAttention(_Attention):
     """Additive attention (Bahdanau et al. 2015): ``score = v . tanh(W h + U m)``.
 
     Used with the current decoder state as query (Luong's "concat" placement),
@@ -107,8 +115,7 @@ class BahdanauAttention(layers.Layer):
     """
 
     def __init__(self, memory_dim: int, units: int = 256, **kwargs):
-        super().__init__(**kwargs)
-        self.memory_dim = memory_dim
+        super().__init__(memory_dim, **kwargs)
         self.units = units
 
     def build(self, query_shape, memory_shape=None, mask_shape=None):
@@ -124,25 +131,16 @@ class BahdanauAttention(layers.Layer):
         """The weights as tensors, read once outside a recurrence (see :meth:`attend`)."""
         return tuple(ops.convert_to_tensor(w) for w in (self.query_kernel, self.memory_kernel, self.bias, self.v))
 
-    def call(self, query, memory, mask=None):
-        return self.attend(self.params(), query, memory, mask)
-
     @staticmethod
     def attend(params, query, memory, mask=None):
         """Attention with weights given as tensors (see ``LuongAttention.attend``)."""
         query_kernel, memory_kernel, bias, v = params
         keys = ops.matmul(memory, memory_kernel)  # (B, S, A)
         q = ops.expand_dims(ops.matmul(query, query_kernel) + bias, 1)  # (B, 1, A)
-        scores = ops.sum(ops.tanh(keys + q) * v, axis=-1)
-        weights = masked_softmax(scores, mask)
-        context = ops.squeeze(ops.matmul(ops.expand_dims(ops.cast(weights, memory.dtype), 1), memory), 1)
-        return context, weights
-
-    def compute_output_shape(self, query_shape, memory_shape, mask_shape=None):
-        return (query_shape[0], self.memory_dim), (query_shape[0], memory_shape[1])
+        return weighted_context(ops.sum(ops.tanh(keys + q) * v, axis=-1), memory, mask)
 
     def get_config(self):
-        return {**super().get_config(), "memory_dim": self.memory_dim, "units": self.units}
+        return {**super().get_config(), "units": self.units}
 
 
 ATTENTION_TYPES = {"luong": LuongAttention, "bahdanau": BahdanauAttention}
