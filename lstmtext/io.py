@@ -149,3 +149,23 @@ def replace_directory(src: Path, target: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_directory(target: str | Path) -> Path | None:
+    """Undo a :func:`replace_directory` killed between its two renames.
+
+    If ``target`` is missing but the copy moved aside as ``.<name>.old-<pid>``
+    is there, that complete previous version is renamed back. Returns the
+    restored path, or ``None`` when there was nothing to recover.
+    """
+    target = Path(target)
+    if target.exists() or not target.parent.is_dir():
+        return None
+    olds = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if not olds:
+        return None
+    try:
+        os.replace(olds[-1], target)
+    except OSError:
+        return None  # read-only location: the caller reports the missing bundle
+    return target

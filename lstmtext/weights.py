@@ -19,14 +19,20 @@ FILENAME = "weights.h5"
 
 def save_arrays(arrays: dict[str, np.ndarray], path: Path, dtype: str = "float32") -> None:
     """Write named arrays; floating arrays are stored as ``dtype``."""
+    import io
+
     import h5py
 
-    with h5py.File(path, "w") as f:
+    # Built in memory and written by Python: a full disk then raises a plain
+    # OSError, whereas a write failing inside HDF5 can crash the process.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         for name, value in arrays.items():
             value = np.asarray(value)
             if np.issubdtype(value.dtype, np.floating):
                 value = value.astype(dtype)
             f.create_dataset(name, data=value)
+    Path(path).write_bytes(buffer.getvalue())
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -6,14 +6,25 @@ reports progress, keeps ``model-best`` and ``model-last`` bundles in the output
 directory after every epoch, stops early, and resumes from ``model-last``
 with the optimizer state, epoch, learning rate and early-stopping counters
 intact.
+
+Reliability (see docs/reliability.md): the first Ctrl-C or SIGTERM lets the
+current step finish, writes ``model-last`` with the position inside the epoch
+and raises :class:`~lstmtext.training.signals.TrainingInterrupted`; ``--resume``
+then replays the epoch's batch order, skips the batches already trained on and
+restores every variable (full precision, carried LSTM states, dropout seed
+generators), the optimizer and the Python/NumPy random states, so the resumed
+run ends with the metrics of an uninterrupted one. A failed save (disk full)
+raises :class:`TrainingError` and leaves the previous checkpoint in place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +33,16 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from lstmtext.errors import TrainingError, UsageError
-from lstmtext.io import atomic_directory
+from lstmtext.io import atomic_directory, recover_directory
 from lstmtext.training.reporting import LoggingReporter, Reporter
 from lstmtext.training.schedule import epoch_learning_rate
+from lstmtext.training.signals import GracefulInterrupt, TrainingInterrupted
 
 TRAINER_STATE = "trainer.json"
 OPTIMIZER_FILE = "optimizer.h5"
+# Every model variable in full precision (weights.h5 may be float16) plus the
+# state carried by stateful layers: what an exact resume needs besides weights.
+VARIABLES_FILE = "variables.h5"
 
 
 @dataclass
@@ -83,6 +98,14 @@ class TrainerState:
     improved_last: bool = True
     history: list = field(default_factory=list)
     finished: bool = False
+    # Position inside epoch ``epoch`` (0-based) when interrupted mid-epoch:
+    # batches already trained on, and the running sums of that epoch.
+    step: int = 0
+    partial: dict = field(default_factory=dict)
+    # Python and NumPy random states at the start of epoch ``epoch``: replaying
+    # the epoch from there reproduces its data order.
+    rng: dict | None = None
+    interrupted: bool = False
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -92,11 +115,26 @@ class TrainerState:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def save_optimizer(optimizer, path: Path) -> None:
-    """Save optimizer variables in order (their count and shapes are checked on load)."""
+@contextlib.contextmanager
+def _h5_writer(path: Path) -> Iterator[Any]:
+    """An HDF5 file built in memory, then written by Python.
+
+    A write failing inside HDF5 (disk full) can crash the process; written
+    this way it is a plain OSError that the loop reports.
+    """
+    import io
+
     import h5py
 
-    with h5py.File(path, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    Path(path).write_bytes(buffer.getvalue())
+
+
+def save_optimizer(optimizer, path: Path) -> None:
+    """Save optimizer variables in order (their count and shapes are checked on load)."""
+    with _h5_writer(path) as f:
         for i, v in enumerate(optimizer.variables):
             f.create_dataset(f"{i:05d}", data=np.asarray(v.numpy()))
 
@@ -115,6 +153,72 @@ def load_optimizer(optimizer, model, path: Path) -> None:
             if tuple(value.shape) != tuple(v.shape):
                 raise TrainingError(f"{path}: optimizer state does not match this model")
             v.assign(value)
+
+
+def _rng_state() -> dict:
+    """Python and NumPy global random states as JSON-able lists."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, list(internal), gauss],
+            "numpy": [kind, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)]}
+
+
+def _set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def _stateful_variables(model) -> list:
+    """Carried states of stateful layers (LSTM ``h``/``c``): not among ``model.variables``."""
+    found, seen = [], set()
+
+    def walk(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        if getattr(layer, "stateful", False) and getattr(layer, "states", None) is not None:
+            found.extend(s for s in layer.states if hasattr(s, "assign"))
+        for sub in getattr(layer, "layers", None) or []:
+            walk(sub)
+
+    walk(model)
+    return found
+
+
+def save_variables(model, path: Path) -> None:
+    """Save all model variables (full precision) and carried states, in order."""
+    with _h5_writer(path) as f:
+        for group, variables in (("model", model.variables), ("states", _stateful_variables(model))):
+            g = f.create_group(group)
+            for i, v in enumerate(variables):
+                g.create_dataset(f"{i:05d}", data=np.asarray(v))
+
+
+def load_variables(path: Path) -> dict[str, list[np.ndarray]]:
+    """Read a file written by :func:`save_variables`."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return {group: [f[group][name][()] for name in sorted(f[group].keys())]
+                    for group in ("model", "states")}
+    except (OSError, KeyError) as exc:
+        raise TrainingError(f"{path}: unreadable checkpoint ({exc})") from None
+
+
+def assign_variables(model, arrays: dict[str, list[np.ndarray]], path: Path) -> None:
+    """Assign arrays from :func:`load_variables`, checking count and shapes."""
+    for group, variables in (("model", model.variables), ("states", _stateful_variables(model))):
+        values = arrays[group]
+        if len(values) != len(variables) or any(
+                tuple(a.shape) != tuple(v.shape) for a, v in zip(values, variables)):
+            raise TrainingError(
+                f"{path}: checkpoint does not match this model (was the configuration changed "
+                "since? resume with the same settings)")
+        for a, v in zip(values, variables):
+            v.assign(a)
 
 
 @contextlib.contextmanager
@@ -144,6 +248,8 @@ def output_lock(output: Path) -> Iterator[None]:
 
 def check_output(output: Path, resume: bool, overwrite: bool) -> None:
     """Protect an earlier training at ``output`` unless asked to resume or overwrite."""
+    for name in ("model-best", "model-last"):
+        recover_directory(output / name)  # a save killed between its two renames
     has_bundle = (output / "model-last").exists() or (output / "model-best").exists()
     if resume and not (output / "model-last" / TRAINER_STATE).is_file():
         raise UsageError(f"{output}: nothing to resume (no model-last checkpoint)")
@@ -160,6 +266,42 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
+def _save_checkpoint(directory: Path, write) -> None:
+    """Write a bundle atomically; turn a failed write into a clear error."""
+    try:
+        with atomic_directory(directory) as tmp:
+            write(tmp)
+    except OSError as exc:  # disk full, file too large, permission denied ...
+        reason = exc.strerror or str(exc)
+        raise TrainingError(
+            f"could not write {directory} ({reason}); the previous checkpoint there, if any, is "
+            "intact: free some space and resume with --resume"
+        ) from None
+
+
+def _restore(task: TrainTask, last: Path, reporter: Reporter) -> tuple[TrainerState, dict | None]:
+    """Load weights, optimizer and trainer state from ``model-last``."""
+    from lstmtext.weights import assign_model_weights, load_arrays
+
+    model = task.model
+    try:
+        state = TrainerState.from_json(json.loads((last / TRAINER_STATE).read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise TrainingError(f"{last / TRAINER_STATE}: unreadable trainer state ({exc})") from None
+    arrays = None
+    if (last / VARIABLES_FILE).is_file():
+        arrays = load_variables(last / VARIABLES_FILE)
+        assign_variables(model, arrays, last / VARIABLES_FILE)
+    else:  # a checkpoint written before variables.h5 existed
+        assign_model_weights(model, load_arrays(last / "weights.h5"), str(last))
+    load_optimizer(model.optimizer, model, last / OPTIMIZER_FILE)
+    if state.rng is not None:
+        _set_rng_state(state.rng)
+    where = f"epoch {state.epoch + 1}, step {state.step}" if state.step else f"epoch {state.epoch}"
+    reporter.message(f"resuming from {last} after {where}")
+    return state, arrays
+
+
 def fit(
     task: TrainTask,
     output: Path,
@@ -169,80 +311,128 @@ def fit(
 ) -> dict:
     """Train ``task`` and write ``output/model-best`` and ``output/model-last``.
 
+    The first SIGINT/SIGTERM finishes the running step, writes ``model-last``
+    and raises :class:`TrainingInterrupted`; ``resume=True`` continues from
+    exactly that point. ``task.train_batches(epoch)`` must yield the same
+    batches each time it is called for an epoch, given the random state at
+    the epoch's start (seed any shuffling from ``epoch`` or the global NumPy
+    generator, which the loop saves and restores).
+
     Returns:
         The best epoch's metrics plus ``epochs_run`` and ``train_seconds``.
+
+    Raises:
+        TrainingInterrupted: after a signal, once the checkpoint is written.
+        TrainingError: loss not finite, or a checkpoint could not be written.
     """
     reporter = reporter or LoggingReporter()
     model = task.model
     state = TrainerState(lr=loop.lr)
     last = output / "model-last"
+    saved = None
     if resume:
-        from lstmtext.weights import assign_model_weights, load_arrays
-
-        state = TrainerState.from_json(json.loads((last / TRAINER_STATE).read_text()))
-        assign_model_weights(model, load_arrays(last / "weights.h5"), str(last))
-        load_optimizer(model.optimizer, model, last / OPTIMIZER_FILE)
-        reporter.message(f"resuming from {last} after epoch {state.epoch}")
+        state, saved = _restore(task, last, reporter)
         if state.epoch >= loop.epochs:
             reporter.message("training had already finished; raise --epochs to train further")
             return state.history[-1] if state.history else {}
     reporter.train_begin(loop.epochs, state.epoch)
     started = time.perf_counter()
+    guard = GracefulInterrupt()
+
+    def write_last(tmp: Path, metrics: dict) -> None:
+        task.write_bundle(tmp, metrics, state.history)
+        save_optimizer(model.optimizer, tmp / OPTIMIZER_FILE)
+        save_variables(model, tmp / VARIABLES_FILE)
+        (tmp / TRAINER_STATE).write_text(json.dumps(state.to_json(), indent=1))
+
+    def stop_now(epoch: int, step: int) -> TrainingInterrupted:
+        at = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
+        text = (f"{guard.name}: training stopped at {at}; checkpoint saved in {last}. "
+                "To continue, run the same command with --resume")
+        reporter.message(text)
+        return TrainingInterrupted(text, guard.signum)
+
     try:
-        for epoch in range(state.epoch, loop.epochs):
-            lr = epoch_learning_rate(
-                loop.lr_schedule, loop.lr, epoch, loop.lr_decay, loop.lr_decay_start,
-                state.lr, plateau=not state.improved_last, min_lr=loop.min_lr,
-            ) if epoch > 0 or loop.lr_schedule != "plateau" else state.lr
-            state.lr = lr
-            model.optimizer.learning_rate.assign(lr * loop.lr_scale)
-            task.on_epoch_begin(epoch)
-            reporter.epoch_begin(epoch, task.steps_per_epoch(), lr)
-            t0 = time.perf_counter()
-            total_loss, total_tokens, n = 0.0, 0, 0
-            for step, batch in enumerate(task.train_batches(epoch)):
-                logs = model.train_on_batch(batch.x, batch.y, return_dict=True)
-                loss = float(logs["loss"])
-                if not math.isfinite(loss):
-                    raise TrainingError(
-                        f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; the last good "
-                        f"checkpoint is {last} (try a lower learning rate or --set clip_norm=...)"
+        with guard:
+            for epoch in range(state.epoch, loop.epochs):
+                skip = state.step  # > 0: resuming inside this epoch
+                if skip:
+                    lr = state.lr  # decided when the epoch began
+                else:
+                    lr = epoch_learning_rate(
+                        loop.lr_schedule, loop.lr, epoch, loop.lr_decay, loop.lr_decay_start,
+                        state.lr, plateau=not state.improved_last, min_lr=loop.min_lr,
+                    ) if epoch > 0 or loop.lr_schedule != "plateau" else state.lr
+                    state.lr = lr
+                    state.rng = _rng_state()
+                if state.rng is not None:
+                    _set_rng_state(state.rng)  # the epoch replays from its start
+                model.optimizer.learning_rate.assign(lr * loop.lr_scale)
+                task.on_epoch_begin(epoch)
+                reporter.epoch_begin(epoch, task.steps_per_epoch(), lr)
+                sums = {"loss": 0.0, "tokens": 0, "seconds": 0.0}
+                sums.update(state.partial if skip else {})
+                t0 = time.perf_counter() - sums["seconds"]
+                batches = iter(task.train_batches(epoch))
+                if skip:
+                    if sum(1 for _ in itertools.islice(batches, skip)) < skip:
+                        raise TrainingError(
+                            f"{last}: the checkpoint is at step {skip} of epoch {epoch + 1} but the "
+                            "training data now has fewer batches; resume with the same data and settings")
+                    if saved is not None:
+                        # Carried LSTM states and seed generators as they were at the interruption.
+                        assign_variables(model, saved, last / VARIABLES_FILE)
+                for step, batch in enumerate(batches, start=skip):
+                    logs = model.train_on_batch(batch.x, batch.y, return_dict=True)
+                    loss = float(logs["loss"])
+                    if not math.isfinite(loss):
+                        raise TrainingError(
+                            f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; the last good "
+                            f"checkpoint is {last} (try a lower learning rate or --set clip_norm=...)"
+                        )
+                    sums["loss"] += loss * batch.tokens
+                    sums["tokens"] += batch.tokens
+                    reporter.step(step, loss, batch.tokens)
+                    if guard.requested:
+                        sums["seconds"] = time.perf_counter() - t0
+                        state.step, state.partial, state.interrupted = step + 1, dict(sums), True
+                        partial = {"epoch": epoch + 1, "step": step + 1, "interrupted": True,
+                                   "train_loss": sums["loss"] / max(sums["tokens"], 1)}
+                        _save_checkpoint(last, lambda tmp: write_last(tmp, partial))
+                        raise stop_now(epoch, step + 1)
+                seconds = time.perf_counter() - t0
+                total_loss, total_tokens = sums["loss"], sums["tokens"]
+                metrics = {"epoch": epoch + 1, "lr": lr,
+                           "train_loss": total_loss / max(total_tokens, 1),
+                           "tokens_per_s": total_tokens / max(seconds, 1e-9),
+                           "epoch_seconds": seconds}
+                metrics.update(task.validate())
+                value = metrics[task.monitor]
+                improved = _improved(value, state.best, task.monitor_mode)
+                state.improved_last = improved
+                if improved:
+                    state.best = value
+                    state.bad_epochs = 0
+                else:
+                    state.bad_epochs += 1
+                state.epoch = epoch + 1
+                state.step, state.partial, state.interrupted = 0, {}, False
+                state.rng = _rng_state()  # the next epoch starts from here
+                state.history.append(metrics)
+                stop = bool(loop.patience) and state.bad_epochs >= loop.patience
+                state.finished = stop or state.epoch >= loop.epochs
+                if improved:
+                    _save_checkpoint(output / "model-best",
+                                     lambda tmp: task.write_bundle(tmp, metrics, state.history))
+                _save_checkpoint(last, lambda tmp: write_last(tmp, metrics))
+                reporter.epoch_end(epoch, metrics)
+                if stop:
+                    reporter.message(
+                        f"early stop: no improvement of {task.monitor} for {loop.patience} epochs"
                     )
-                total_loss += loss * batch.tokens
-                total_tokens += batch.tokens
-                n += 1
-                reporter.step(step, loss, batch.tokens)
-            seconds = time.perf_counter() - t0
-            metrics = {"epoch": epoch + 1, "lr": lr,
-                       "train_loss": total_loss / max(total_tokens, 1),
-                       "tokens_per_s": total_tokens / max(seconds, 1e-9),
-                       "epoch_seconds": seconds}
-            metrics.update(task.validate())
-            value = metrics[task.monitor]
-            improved = _improved(value, state.best, task.monitor_mode)
-            state.improved_last = improved
-            if improved:
-                state.best = value
-                state.bad_epochs = 0
-            else:
-                state.bad_epochs += 1
-            state.epoch = epoch + 1
-            state.history.append(metrics)
-            stop = bool(loop.patience) and state.bad_epochs >= loop.patience
-            state.finished = stop or state.epoch >= loop.epochs
-            if improved:
-                with atomic_directory(output / "model-best") as tmp:
-                    task.write_bundle(tmp, metrics, state.history)
-            with atomic_directory(last) as tmp:
-                task.write_bundle(tmp, metrics, state.history)
-                save_optimizer(model.optimizer, tmp / OPTIMIZER_FILE)
-                (tmp / TRAINER_STATE).write_text(json.dumps(state.to_json(), indent=1))
-            reporter.epoch_end(epoch, metrics)
-            if stop:
-                reporter.message(
-                    f"early stop: no improvement of {task.monitor} for {loop.patience} epochs"
-                )
-                break
+                    break
+                if guard.requested and not state.finished:
+                    raise stop_now(state.epoch, 0)
     finally:
         reporter.train_end()
     best = dict(max(state.history, key=lambda m: m[task.monitor] * (1 if task.monitor_mode == "max" else -1))
