@@ -216,9 +216,12 @@ def viterbi(emissions, mask, trans, start, end):
         # At padding the back-pointer is the identity, so backtracking walks
         # through the padding unchanged to the sentence's real last tag.
         pointers = ops.where(mask_t[:, None], best_prev, identity[None, :])
-        return score, pointers
+        # Emitted as floats (exact for tag indices): Keras' TensorFlow scan
+        # requires the per-step outputs to share the carry's dtype.
+        return score, ops.cast(pointers, score.dtype)
 
     score, pointers = ops.scan(forward, score0, xs)  # pointers: (T-1, B, K)
+    pointers = ops.cast(pointers, "int32")
     last = ops.cast(ops.argmax(score + end[None, :], axis=-1), "int32")
 
     def backward(tag, bp):

@@ -69,8 +69,7 @@ class Tagger:
     def tag_ids(self, batch: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Internal tag ids for one batch of non-empty sentences."""
         inputs = encode(self.vocab, batch)
-        with _one_blas_thread(self.runtime == "numpy"):
-            return self.net.tag(inputs)
+        return self.net.tag(inputs)
 
     def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None) -> list[list[str]]:
         """Tags for each sentence, in ``scheme`` (default: the training data's).
@@ -88,24 +87,6 @@ class Tagger:
                 seq = [tags[j] for j in ids]
                 out[i] = seq if target == self.internal else schemes.convert(seq, target)
         return out
-
-
-def _one_blas_thread(active: bool):
-    """Limit NumPy's BLAS to one thread while tagging, when threadpoolctl is installed.
-
-    The LSTM's per-step products are small; on a busy machine a second BLAS
-    thread that waits for a core made them ten times slower in our
-    measurements, and one thread lost little on an idle machine.
-    """
-    import contextlib
-
-    if not active:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 class _KerasRunner:

@@ -97,6 +97,13 @@ class NERTask:
                 ids.append(row)
             x = encode(self.vocab, tokens, cfg.length_bucket, width, ids)
             y = encode_tags(self.vocab, [self.train[i][1] for i in idx], x["words"].shape[1])
+            if self.fixed_chars and len(idx) < cfg.batch_size:
+                # Compiled steps: pad a short last batch with empty sentences
+                # (all padding, CRF loss exactly 0) rather than compile the
+                # step again for another batch size.
+                extra = cfg.batch_size - len(idx)
+                x = {k: np.pad(v, [(0, extra)] + [(0, 0)] * (v.ndim - 1)) for k, v in x.items()}
+                y = np.pad(y, [(0, extra), (0, 0)], constant_values=-1)
             yield Batch(x, y, int(sum(len(t) for t in tokens)))
 
     def numpy_tagger(self):
