@@ -46,19 +46,20 @@ def toy_model(toy) -> Path:
 def test_learns_toy_pair_exactly_on_held_in_sentences(toy, toy_model):
     from lstmtext.translate.api import load_translator
 
-    translator = load_translator(bundle_io.read(toy_model / "model-last"))
+    translator = load_translator(bundle_io.read(toy_model / "model-last"), runtime="keras")
     sample = toy["train"][:40]
     out = translator.translate([s for s, _ in sample], beam=1)
     wrong = [(s, t, o[0][0]) for (s, t), o in zip(sample, out) if o[0][0] != t]
     assert not wrong, wrong[:5]
 
 
-def test_beam_one_equals_greedy(toy, toy_model):
+@pytest.mark.parametrize("runtime", ["keras", "lite"])
+def test_beam_one_equals_greedy(toy, toy_model, runtime):
     from lstmtext.translate.api import load_translator
     from lstmtext.translate.data import encode_source
     from lstmtext.translate.decoding import beam_search, greedy_search
 
-    tr = load_translator(bundle_io.read(toy_model / "model-last"))
+    tr = load_translator(bundle_io.read(toy_model / "model-last"), runtime=runtime)
     lines = [s for s, _ in toy["train"][:8]] + ["the old dog", "cat cat cat cat"]
     ids = encode_source(tr.source_tokenizer, lines)
     src = np.zeros((len(ids), max(map(len, ids))), np.int32)
@@ -83,11 +84,23 @@ def test_empty_and_very_long_lines_translate(toy_model):
 def test_save_load_gives_identical_output(toy, toy_model, tmp_path):
     from lstmtext.translate.api import load_translator, write_bundle
 
-    tr = load_translator(bundle_io.read(toy_model / "model-best"))
+    tr = load_translator(bundle_io.read(toy_model / "model-best"), runtime="keras")
     write_bundle(tmp_path, tr.config, tr.source_tokenizer, tr.target_tokenizer, tr.parts.model, {})
-    again = load_translator(bundle_io.read(tmp_path))
+    again = load_translator(bundle_io.read(tmp_path), runtime="keras")
     lines = [s for s, _ in toy["train"][:10]] + ["", "a red bird follows the child"]
     assert tr.translate(lines, beam=4, nbest=2) == again.translate(lines, beam=4, nbest=2)
+
+
+def test_numpy_runtime_agrees_with_compiled_keras_stepper(toy, toy_model):
+    from lstmtext.translate.api import load_translator
+
+    b = bundle_io.read(toy_model / "model-last")
+    keras_tr, lite_tr = load_translator(b, runtime="keras"), load_translator(b, runtime="lite")
+    lines = [s for s, _ in toy["train"][:12]] + ["", "the old dog", "a red bird follows the child"]
+    for beam in (1, 3):
+        a, c = keras_tr.translate(lines, beam=beam, nbest=2), lite_tr.translate(lines, beam=beam, nbest=2)
+        assert [[h[2] for h in x] for x in a] == [[h[2] for h in x] for x in c]
+        np.testing.assert_allclose([h[1] for x in a for h in x], [h[1] for x in c for h in x], rtol=1e-4, atol=1e-4)
 
 
 def test_evaluate_and_predict_formats(toy, toy_model):
@@ -123,7 +136,7 @@ class FakeStepper:
     def start(self, sources, copies):
         return [(i // copies, ()) for i in range(len(sources) * copies)]
 
-    def step(self, tokens, parents, state, k):
+    def step(self, tokens, parents, state, k, active=None):
         rows = []
         for tok, p in zip(tokens, parents):
             sent, prefix = state[p]

@@ -33,22 +33,20 @@ VALID_BLEU_SENTENCES = 2000
 
 # ---------------------------------------------------------------- inference
 class Translator:
-    """A loaded (or training) translator: tokenizers, models and decoding settings.
+    """A loaded (or training) translator: tokenizers, a stepper and decoding settings.
 
     Args:
         config: Hyperparameters (decoding defaults included).
         source_tokenizer: Source-side tokenizer.
         target_tokenizer: Target-side tokenizer.
-        parts: Models from :func:`lstmtext.translate.network.build_translator`.
+        stepper: A :class:`~lstmtext.translate.decoding.Stepper` (compiled
+            Keras models or the numpy runtime).
     """
 
-    def __init__(self, config: TranslateConfig, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, parts):
-        from lstmtext.translate.decoding import ModelStepper
-
+    def __init__(self, config: TranslateConfig, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, stepper):
         self.config = config
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
-        self.parts = parts
-        self.stepper = ModelStepper(parts.encoder, parts.step, jit=config.jit_compile)
+        self.stepper = stepper
 
     def translate(self, lines: list[str], beam: int | None = None, nbest: int = 1, batch_size: int | None = None):
         """Hypotheses (best first) for each line, in input order.
@@ -72,20 +70,42 @@ class Translator:
         return out
 
 
-def load_translator(bundle: Bundle) -> Translator:
-    """Build the network from a bundle's config and load its weights."""
-    from lstmtext.translate.network import build_translator
-    from lstmtext.weights import assign_model_weights, load_arrays
+RUNTIMES = ("auto", "lite", "keras")
 
+
+def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
+    """Load a bundle for decoding.
+
+    Args:
+        bundle: A translate bundle.
+        runtime: ``auto`` or ``lite``: the numpy runtime (no TensorFlow/JAX
+            import, no compilation); ``keras``: the Keras network with compiled
+            step functions on the active backend.
+    """
+    from lstmtext.weights import load_arrays
+
+    if runtime not in RUNTIMES:
+        raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     config = config_io.from_dict(TranslateConfig, bundle.config)
     src_tok = load_tokenizer(bundle.file("tokenizer/source"))
     tgt_tok = load_tokenizer(bundle.file("tokenizer/target"))
-    parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
     weights = bundle.file("weights.h5")
     if not weights.is_file():
         raise BundleError(f"{bundle.path}: missing weights.h5")
-    assign_model_weights(parts.model, load_arrays(weights), str(weights))
-    return Translator(config, src_tok, tgt_tok, parts)
+    arrays = load_arrays(weights)
+    if runtime in ("auto", "lite"):
+        from lstmtext.translate.numpy_runtime import NumpyTranslator
+
+        return Translator(config, src_tok, tgt_tok, NumpyTranslator(arrays, config))
+    from lstmtext.translate.decoding import ModelStepper
+    from lstmtext.translate.network import build_translator
+    from lstmtext.weights import assign_model_weights
+
+    parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
+    assign_model_weights(parts.model, arrays, str(weights))
+    translator = Translator(config, src_tok, tgt_tok, ModelStepper(parts.encoder, parts.step, config.jit_compile))
+    translator.parts = parts
+    return translator
 
 
 def _bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
@@ -119,7 +139,10 @@ class TranslateTrainTask:
         self.parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
         self.model = self.parts.model
         compile_translator(self.model, config)
-        self.translator = Translator(config, src_tok, tgt_tok, self.parts)
+        from lstmtext.translate.decoding import ModelStepper
+
+        self.translator = Translator(config, src_tok, tgt_tok,
+                                     ModelStepper(self.parts.encoder, self.parts.step, config.jit_compile))
 
     def steps_per_epoch(self) -> int:
         return -(-len(self.train_src) // self.config.batch_size)
@@ -289,7 +312,8 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
 
     Data: ``options.files`` (one TSV file) or ``options.extra["source"]`` and
     ``["target"]``. ``options.extra["beam"]`` sets the beam (default: the
-    bundle's ``beam``).
+    bundle's ``beam``), ``options.extra["runtime"]`` the runtime (see
+    :func:`load_translator`).
     """
     from lstmtext.translate.data import read_parallel
 
@@ -297,7 +321,7 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     if not args:
         raise UsageError("give a TSV file or --source and --target files")
     data = read_parallel(**args, encoding=options.encoding, skip_empty=False)
-    translator = load_translator(bundle)
+    translator = load_translator(bundle, options.extra.get("runtime", "auto"))
     beam = int(options.extra.get("beam") or translator.config.beam)
     t0 = time.perf_counter()
     hyps = [h[0][0] for h in translator.translate(data.sources, beam=beam, batch_size=options.batch_size)]
@@ -322,7 +346,7 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
     nbest = int(options.extra.get("nbest") or 1)
     if nbest < 1 or nbest > max(options.beam, 1):
         raise UsageError(f"--nbest must be between 1 and the beam size ({options.beam})")
-    translator = load_translator(bundle)
+    translator = load_translator(bundle, options.runtime)
     index = 0
     chunk: list[str] = []
 

@@ -37,8 +37,13 @@ class Stepper(Protocol):
     def start(self, sources: np.ndarray, copies: int) -> Any:
         """Encode ``(N, S)`` source ids; the state has ``N * copies`` rows (row ``n * copies + j``)."""
 
-    def step(self, tokens: np.ndarray, parents: np.ndarray, state: Any, k: int) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Take state rows ``parents``, feed ``tokens``; return top-``k`` ``(log_probs, ids, new_state)``."""
+    def step(self, tokens: np.ndarray, parents: np.ndarray, state: Any, k: int,
+             active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Take state rows ``parents``, feed ``tokens``; return top-``k`` ``(log_probs, ids, new_state)``.
+
+        ``active`` (bool per row) marks the rows whose results are used; a
+        stepper may skip the others.
+        """
 
 
 @dataclass
@@ -74,7 +79,7 @@ def greedy_search(stepper: Stepper, sources: np.ndarray, max_lengths: np.ndarray
     ended = np.zeros(n, dtype=bool)  # by end-of-sentence
     done = np.zeros(n, dtype=bool)
     for _ in range(int(max(max_lengths, default=0))):
-        scores, ids, state = stepper.step(tokens, parents, state, 1)
+        scores, ids, state = stepper.step(tokens, parents, state, 1, ~done)
         tok, sc = ids[:, 0].astype(np.int32), scores[:, 0]
         for i in np.flatnonzero(~done):
             log_probs[i] += sc[i]
@@ -124,7 +129,7 @@ def beam_search(stepper: Stepper, sources: np.ndarray, max_lengths: np.ndarray, 
     for t in range(int(max(max_lengths, default=0))):
         # One extra candidate per row: at most one of a row's candidates is
         # end-of-sentence, so k+1 per row always hold the k best others.
-        scores, ids, state = stepper.step(tokens, parents, state, k + 1)
+        scores, ids, state = stepper.step(tokens, parents, state, k + 1, np.repeat(~done, k))
         c = scores.shape[1]
         flat = (alive[:, :, None] + scores.reshape(n, k, c)).reshape(n, k * c)
         flat_ids = ids.reshape(n, k * c)
@@ -235,7 +240,8 @@ class ModelStepper:
         memory, mask, *states = self._compiled_encoder(copies)(np.asarray(sources, dtype=np.int32))
         return memory, mask, tuple(states)
 
-    def step(self, tokens, parents, state, k):
+    def step(self, tokens, parents, state, k, active=None):
+        # Fixed shapes: every row is computed (a new shape would recompile).
         memory, mask, states = state
         values, ids, states = self._compiled_step(k)(
             np.asarray(tokens, np.int32), np.asarray(parents, np.int32), memory, mask, *states)
