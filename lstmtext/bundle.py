@@ -23,6 +23,7 @@ against a strict schema before anything large is allocated.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from lstmtext import __version__
-from lstmtext.errors import BundleError
+from lstmtext.errors import BundleError, ConfigError
+from lstmtext.io import recover_directory
 
 FORMAT = "lstmtext-bundle"
 FORMAT_VERSION = 1
@@ -41,6 +43,21 @@ TASKS = ("lm", "ner", "translate")
 MAX_VOCAB = 2_000_000
 MAX_UNITS = 16_384
 MAX_LAYERS = 16
+MAX_CONFIG_BYTES = 16 << 20  # config.json
+MAX_FILE_BYTES = 1 << 30  # any other file but weights
+MAX_WEIGHT_BYTES = 8 << 30  # all arrays of one HDF5 file, as declared in its header
+MAX_ENTRIES = 10_000  # files and folders in a bundle
+MAX_DEPTH = 32  # nesting of config.json
+# Keys that mark a serialized Python/Keras object (a Lambda layer, a custom
+# class, a pickled callable): a bundle config holds plain values only.
+CODE_KEYS = frozenset({"class_name", "registered_name", "module", "function", "function_type",
+                       "py/object", "py/reduce", "py/function", "__class__", "__reduce__"})
+# Each task's config dataclass: config.json's "config" must fit it exactly.
+CONFIG_CLASSES = {
+    "lm": ("lstmtext.lm.config", "LMConfig"),
+    "ner": ("lstmtext.ner.config", "NERConfig"),
+    "translate": ("lstmtext.translate.config", "TranslateConfig"),
+}
 
 
 @dataclass
@@ -92,12 +109,14 @@ def versions() -> dict[str, str]:
 def resolve_path(path: str | Path) -> Path:
     """The bundle directory for a MODEL argument (bundle or training output)."""
     p = Path(path)
-    if not p.exists():
+    if not p.exists() and recover_directory(p) is None:
         raise BundleError(f"{p}: model not found")
     if not p.is_dir():
         raise BundleError(f"{p}: not a model bundle (expected a directory)")
     if (p / CONFIG).is_file():
         return p
+    for name in ("model-best", "model-last"):
+        recover_directory(p / name)  # a save killed between its two renames
     if (p / "model-best" / CONFIG).is_file():
         return p / "model-best"
     if (p / "model-last" / CONFIG).is_file():
@@ -118,13 +137,17 @@ def _check_value(path: Path, key: str, value: Any) -> None:
     if isinstance(value, bool):
         return
     if isinstance(value, (int, float)):
-        limits = {"vocab": MAX_VOCAB, "units": MAX_UNITS, "size": MAX_UNITS * 64,
-                  "layers": MAX_LAYERS, "dim": MAX_UNITS}
+        # The first word found in the key decides (vocab_size is a vocabulary, not a width).
+        limits = {"vocab": MAX_VOCAB, "layers": MAX_LAYERS, "units": MAX_UNITS, "dim": MAX_UNITS,
+                  "size": MAX_UNITS * 64}
+        name = key.rsplit(".", 1)[-1]
         for word, limit in limits.items():
-            if word in key and value > limit:
-                raise BundleError(f"{path}: config key '{key}' = {value} exceeds the limit {limit}")
-        if value < 0 and any(w in key for w in limits):
-            raise BundleError(f"{path}: config key '{key}' = {value} is negative")
+            if word in name:
+                if value > limit or value != value:
+                    raise BundleError(f"{path}: config key '{key}' = {value} exceeds the limit {limit}")
+                if value < 0:
+                    raise BundleError(f"{path}: config key '{key}' = {value} is negative")
+                break
 
 
 def read(path: str | Path, task: str | None = None) -> Bundle:
@@ -140,10 +163,12 @@ def read(path: str | Path, task: str | None = None) -> Bundle:
     """
     p = resolve_path(path)
     cfg_path = p / CONFIG
+    _check_files(p)
     try:
         meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{cfg_path}: unreadable config ({exc})") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"{cfg_path}: unreadable config ({str(exc)[:200]})") from None
+    _check_tree(cfg_path, meta, "", 0)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BundleError(f"{cfg_path}: not an lstmtext bundle config")
     version = meta.get("format_version")
@@ -164,10 +189,143 @@ def read(path: str | Path, task: str | None = None) -> Bundle:
         raise BundleError(f"{cfg_path}: missing 'config' object")
     for key, value in config.items():
         _check_value(cfg_path, key, value)
-    for key, value in (meta.get("tokenizer") or {}).items():
-        if isinstance(value, (int, float)):
-            _check_value(cfg_path, f"tokenizer.{key}", value)
+    _check_schema(cfg_path, btask, config)
+    for key, value in _numbers(meta.get("tokenizer"), "tokenizer"):
+        _check_value(cfg_path, key, value)
+    for h5 in sorted(p.rglob("*.h5")):
+        check_h5(h5)
     return Bundle(path=p, task=btask, config=config, meta=meta)
+
+
+def _numbers(tree: Any, prefix: str):
+    """``(dotted key, number)`` for every number in a nested dict."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _numbers(value, f"{prefix}.{key}")
+    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        yield prefix, tree
+
+
+def _check_tree(path: Path, tree: Any, where: str, depth: int) -> None:
+    """Refuse serialized code and absurd nesting anywhere in ``config.json``."""
+    if depth > MAX_DEPTH:
+        raise BundleError(f"{path}: config nested deeper than {MAX_DEPTH} levels at '{where}'")
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key in CODE_KEYS:
+                what = tree.get("class_name") or tree.get("module") or key
+                raise BundleError(f"{path}: '{where or '/'}' holds a serialized object ({key}: "
+                                  f"{str(what)[:80]!r}); bundles may not contain code or classes")
+            _check_tree(path, value, f"{where}.{key}" if where else str(key), depth + 1)
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            _check_tree(path, value, f"{where}[{i}]", depth + 1)
+    elif isinstance(tree, float) and not math.isfinite(tree):
+        raise BundleError(f"{path}: '{where}' is {tree} (NaN and infinity are not allowed)")
+
+
+def _check_schema(path: Path, task: str, config: dict) -> None:
+    """The ``config`` object must be a valid config of ``task``: known keys, right types."""
+    import importlib
+
+    from lstmtext.config import from_dict
+
+    module, name = CONFIG_CLASSES[task]
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):  # a task not installed in this build
+        return
+    for key, value in config.items():
+        if isinstance(value, (dict, list)):
+            raise BundleError(f"{path}: config key '{key}' must be a plain value")
+    try:
+        from_dict(cls, config)
+    except ConfigError as exc:
+        raise BundleError(f"{path}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{path}: invalid config ({exc})") from None
+
+
+def _check_files(root: Path) -> None:
+    """Every entry is a plain file or folder inside the bundle, of bounded size and number."""
+    import os
+    import stat
+
+    real_root = root.resolve()
+    count = 0
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            count += 1
+            if count > MAX_ENTRIES:
+                raise BundleError(f"{root}: more than {MAX_ENTRIES} files; not a bundle")
+            entry = Path(folder) / name
+            info = entry.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                target = entry.resolve()
+                if real_root not in target.parents:
+                    raise BundleError(f"{entry}: link pointing outside the bundle")
+                info = target.stat()
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                raise BundleError(f"{entry}: not a regular file (device, pipe or socket)")
+            limit = (MAX_CONFIG_BYTES if name == CONFIG else
+                     MAX_WEIGHT_BYTES if name.endswith(".h5") else MAX_FILE_BYTES)
+            if info.st_size > limit:
+                raise BundleError(f"{entry}: {info.st_size} bytes, over the limit of {limit}")
+
+
+def check_h5(path: Path) -> None:
+    """Check an HDF5 weights file's header before any array is read.
+
+    Refuses links to other files, external or virtual storage (which could
+    read arbitrary files), non-numeric data, and arrays whose declared size
+    is absurd or far beyond what the file stores (a few bytes on disk that
+    would allocate gigabytes).
+    """
+    import h5py
+    import numpy as np
+
+    declared = 0
+    problems: list[str] = []
+
+    def visit(name: str, group) -> None:
+        nonlocal declared
+        for key in group.keys():
+            full = f"{name}/{key}" if name else key
+            link = group.get(key, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                problems.append(f"'{full}' is a link")
+                continue
+            obj = group[key]
+            if isinstance(obj, h5py.Group):
+                visit(full, obj)
+                continue
+            if not isinstance(obj, h5py.Dataset):
+                problems.append(f"'{full}' is not an array")
+                continue
+            if obj.is_virtual or obj.external:
+                problems.append(f"'{full}' reads data from other files")
+                continue
+            if obj.dtype.kind not in "biuf" or obj.dtype.itemsize > 8:
+                problems.append(f"'{full}' is not numeric ({obj.dtype})")
+                continue
+            size = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
+            declared += size
+            stored = obj.id.get_storage_size()
+            if size > MAX_WEIGHT_BYTES or size > 64 * stored + (1 << 20):
+                problems.append(f"'{full}' declares {size} bytes (shape {obj.shape}) but the file stores "
+                                f"{stored}")
+
+    try:
+        with h5py.File(path, "r") as f:
+            visit("", f)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise BundleError(f"{path}: unreadable HDF5 file ({str(exc)[:200]})") from None
+    if problems:
+        raise BundleError(f"{path}: refused: {problems[0]}")
+    if declared > MAX_WEIGHT_BYTES:
+        raise BundleError(f"{path}: arrays total {declared} bytes, over the limit of {MAX_WEIGHT_BYTES}")
 
 
 def write_config(directory: Path, task: str, config: dict[str, Any], **meta: Any) -> None:
