@@ -111,8 +111,9 @@ _TOKEN = re.compile(
     | \d+(?:[.,:/-]\d+)*                       # numbers, dates, times: 3.5  1,000  1996-08-22
     | [^\W_]+?(?=n't\b)                        # the "do" of "don't" (the n't follows)
     | n't\b                                    # negation clitic, as in the Penn Treebank
-    | '(?:s|re|ll|ve|d|m|S|RE|LL|VE|D|M)\b     # clitics: 's 're 'll 've 'd 'm
-    | [^\W_]+(?:[-'’][^\W_]+)*                 # words, with inner hyphens/apostrophes: O'Neill, e-mail
+    | ['’](?i:s|re|ll|ve|d|m)\b                # clitics: 's 're 'll 've 'd 'm
+    | [^\W_]+(?:-[^\W_]+|['’](?!(?i:s|re|ll|ve|d|m)\b)[^\W_]+)*
+                                               # words, inner hyphens/apostrophes: O'Neill, e-mail
     | \S                                       # anything else: one character (punctuation, symbols)
     """ % _TITLES,
     re.VERBOSE,

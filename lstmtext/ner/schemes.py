@@ -141,9 +141,10 @@ def convert(tags: Sequence[str], target: str, source: str | None = None) -> list
 def violations(tags: Sequence[str], scheme: str) -> list[int]:
     """Positions whose tag ``scheme`` forbids after the previous tag (or at the end).
 
-    IOB2 forbids ``I-X`` unless it follows ``B-X``/``I-X``; IOB1 forbids
-    ``B-X`` unless it follows ``I-X``/``B-X`` and forbids ``E-``/``S-``;
-    BIOES additionally requires ``B-X``/``I-X`` to be followed by ``I-X``/``E-X``.
+    IOB2 forbids ``I-X`` unless it follows ``B-X``/``I-X``; IOB1 and IOB2
+    forbid ``E-``/``S-``; BIOES additionally requires ``B-X``/``I-X`` to be
+    followed by ``I-X``/``E-X``. IOB1 tolerates ``B-X`` where ``I-X`` would do
+    (after ``O``, say): the entity is the same, and such files are common.
     A position equal to ``len(tags)`` means the sentence ends inside an entity.
     """
     bad: list[int] = []
@@ -154,8 +155,6 @@ def violations(tags: Sequence[str], scheme: str) -> list[int]:
         if scheme in ("iob1", "iob2") and prefix in ("E", "S"):
             bad.append(i)
         elif scheme == "iob2" and prefix == "I" and not inside_same:
-            bad.append(i)
-        elif scheme == "iob1" and prefix == "B" and not inside_same:
             bad.append(i)
         elif scheme == "bioes":
             if prev_prefix in ("B", "I") and not (prefix in ("I", "E") and prev_type == etype):
