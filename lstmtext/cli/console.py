@@ -114,11 +114,11 @@ class RichReporter:
             from lstmtext.training.reporting import format_metrics
 
             shown = {k: v for k, v in metrics.items() if k != "epoch"}
-            err.print(f"[bold]epoch {epoch + 1}/{self.epochs}[/] {format_metrics(shown)}")
+            err.print(f"[bold]epoch {epoch + 1}/{self.epochs}[/] {format_metrics(shown)}", soft_wrap=True)
 
     def message(self, text: str) -> None:
         if not self.quiet:
-            err.print(text, markup=False)
+            err.print(text, markup=False, soft_wrap=True)
 
     def train_end(self) -> None:
         self._stop()

@@ -47,9 +47,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score a model on data: perplexity (lm), entity F1 (ner), BLEU/chrF (translate)."""
         from lstmtext import bundle as bundle_io
+        from lstmtext.backend import load_keras
         from lstmtext.tasks import EvalOptions, api
 
         b = bundle_io.read(model)
+        load_keras()
         extra = {k: v for k, v in dict(source=source, target=target, beam=beam, word_column=word_column,
                                        tag_column=tag_column, scheme=scheme).items() if v is not None}
         result = api(b.task).evaluate(b, EvalOptions(files=list(files or []), encoding=encoding,
@@ -102,6 +104,10 @@ def register(app: typer.Typer) -> None:
         if runtime not in ("auto", "lite", "keras"):
             raise UsageError("--runtime must be auto, lite or keras")
         b = bundle_io.read(model)
+        if b.task != "lm" or runtime == "keras":  # the LM predicts with numpy, without TensorFlow
+            from lstmtext.backend import load_keras
+
+            load_keras()
         extra = {k: v for k, v in dict(nbest=nbest, word_column=word_column, scheme=scheme,
                                        input_path=input).items() if v is not None}
         options = PredictOptions(format=format, top_k=top_k, beam=beam, batch_size=batch_size,

@@ -32,9 +32,11 @@ def register(app: typer.Typer) -> None:
                                             help="off, float16 or bfloat16 compute (float32 weights)."),
     ) -> None:
         """Train an LSTM language model (next-word prediction)."""
+        from lstmtext.backend import load_keras
         from lstmtext.lm.api import train as run
         from lstmtext.tasks import TrainOptions
 
+        load_keras()
         options = TrainOptions(output=output, train=[train], valid=[valid], config_file=config,
                                sets=set_ or [], epochs=epochs, seed=seed, resume=resume,
                                overwrite=overwrite, encoding=encoding,

@@ -38,3 +38,8 @@ class ReversibleEmbedding(keras.layers.Embedding):
         if reverse:
             return tuple(input_shape[:-1]) + (self.input_dim,)
         return super().compute_output_shape(input_shape)
+
+    def compute_output_spec(self, inputs, reverse: bool = False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        dtype = self.compute_dtype if reverse else self.compute_dtype
+        return keras.KerasTensor(shape, dtype=dtype)

@@ -111,14 +111,14 @@ class Scorer:
     def total_nll(self, ids: np.ndarray) -> tuple[float, int]:
         """Sum of negative log-likelihoods over every predicted token of ``ids``."""
         from lstmtext.lm import data
-        from lstmtext.lm.network import reset_states
 
-        reset_states(self.model)
         x, y, mask = data.batchify(ids, self.batch_size, pad=True)
+        states = [np.zeros((self.batch_size, self.config.hidden_size), np.float32)
+                  for _ in range(2 * self.config.num_layers)]
         total, count = 0.0, 0
         for xs, ys, ms in data.windows((x, y, mask), self.window, full_only=False):
-            nll = np.asarray(self.model.predict_on_batch([xs, ys]), np.float64)
-            total += float((nll * ms).sum())
+            nll, *states = self.model.predict_on_batch([xs, ys, *states])
+            total += float((np.asarray(nll, np.float64) * ms).sum())
             count += int(ms.sum())
         return total, count
 

@@ -61,19 +61,23 @@ class StreamLSTM(layers.LSTM):
             ])
 
 
-def build_lm(config: LMConfig, vocab_size: int, batch_size: int, seq_len: int | None,
+def build_lm(config: LMConfig, vocab_size: int, batch_size: int | None, seq_len: int | None,
              stateful: bool = True, score: bool = False) -> keras.Model:
     """Build the language model.
 
     Args:
         config: Hyperparameters.
         vocab_size: Tokenizer vocabulary size.
-        batch_size: Fixed number of streams (stateful layers need it); under
-            ``tf.distribute`` the streams of one replica.
+        batch_size: Fixed number of streams (stateful layers need it).
         seq_len: Time steps per batch (the BPTT window), or None.
-        stateful: Carry LSTM states from one batch to the next.
-        score: If true the model takes ``(ids, targets)`` and returns the
-            per-token negative log-likelihood instead of logits.
+        stateful: Carry LSTM states from one batch to the next inside the
+            layers (training).
+        score: Build the scoring model instead: inputs ``(ids, targets,
+            h_0, c_0, h_1, c_1, ...)``, outputs ``(nll, h_0', c_0', ...)``,
+            with the per-token negative log-likelihood and explicit states
+            that the caller carries from window to window. Explicit states
+            behave the same on every backend (a stateful layer's state is not
+            carried between ``predict`` calls on JAX).
 
     Returns:
         An uncompiled ``keras.Model``.
@@ -92,15 +96,23 @@ def build_lm(config: LMConfig, vocab_size: int, batch_size: int, seq_len: int | 
         # noise_shape (B, 1, D): one mask per sequence, shared across time steps.
         return layers.Dropout(rate, noise_shape=(batch_size, 1, None), seed=config.seed, name=name)
 
+    state_inputs, state_outputs = [], []
     if config.dropout_embedding:
         x = time_locked_dropout(config.dropout_embedding, "dropout_embedding")(x)
     for i in range(config.num_layers):
-        lstm = StreamLSTM if stateful else layers.LSTM
-        x = lstm(
-            config.hidden_size, return_sequences=True, stateful=stateful,
-            kernel_initializer=init, recurrent_initializer=init, unit_forget_bias=False,
-            name=f"lstm_{i}",
-        )(x)
+        lstm = layers.LSTM(
+            config.hidden_size, return_sequences=True, stateful=stateful and not score,
+            return_state=score, kernel_initializer=init, recurrent_initializer=init,
+            unit_forget_bias=False, name=f"lstm_{i}",
+        )
+        if score:
+            h0 = keras.Input(batch_shape=(batch_size, config.hidden_size), name=f"h_{i}")
+            c0 = keras.Input(batch_shape=(batch_size, config.hidden_size), name=f"c_{i}")
+            x, h, c = lstm(x, initial_state=[h0, c0])
+            state_inputs += [h0, c0]
+            state_outputs += [h, c]
+        else:
+            x = lstm(x)
         rate = config.dropout if i < config.num_layers - 1 else config.dropout_output
         if rate:
             x = time_locked_dropout(rate, f"dropout_{i}")(x)
@@ -113,7 +125,7 @@ def build_lm(config: LMConfig, vocab_size: int, batch_size: int, seq_len: int | 
         return keras.Model(ids, logits, name="lm")
     targets = keras.Input(batch_shape=(batch_size, seq_len), dtype="int32", name="targets")
     nll = TokenNLL(name="nll")([logits, targets])
-    return keras.Model([ids, targets], nll, name="lm_score")
+    return keras.Model([ids, targets, *state_inputs], [nll, *state_outputs], name="lm_score")
 
 
 def reset_states(model: keras.Model) -> None:

@@ -1,0 +1,50 @@
+"""Importing Keras and TensorFlow quietly.
+
+TensorFlow writes several lines to stderr while it starts (oneDNN notices,
+"could not find cuda drivers", absl's pre-initialisation warning) that no
+environment variable silences, because they are logged before logging is
+configured. The command line imports Keras through :func:`load_keras`, which
+points file descriptor 2 at /dev/null for the duration; real import errors
+still surface as exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_keras():
+    """Import and return ``keras``; initialise TensorFlow's devices without the chatter."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _silenced_stderr():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    return keras
