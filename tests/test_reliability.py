@@ -26,13 +26,13 @@ from lstmtext.tasks import TrainOptions
 from lstmtext.training import loop
 from lstmtext.training.reporting import Reporter
 from lstmtext.training.signals import GracefulInterrupt, TrainingInterrupted
-from tests.conftest import ROOT, TINY_LM
+from tests.conftest import ROOT, TINY_LM, tiny_sentences
 
 # dropout exercises the seed generators, 2 layers the carried states, plateau
 # the learning-rate state: everything an exact resume must restore.
 SETS = TINY_LM + ["tokenizer=word", "vocab_size=0", "num_layers=2", "dropout=0.2", "dropout_output=0.2",
                   "lr_schedule=plateau"]
-EPOCHS, SEED = 3, 7
+EPOCHS, SEED = 2, 7
 
 # Runs the real command line; pauses at a chosen point (after writing a marker
 # file) so the test can deliver a signal or SIGKILL exactly there.
@@ -62,6 +62,15 @@ from lstmtext.cli import main
 sys.argv = ["lstmtext"] + sys.argv[4:]
 main()
 """
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    """Smaller than the shared corpus: about 25 steps per epoch keeps the many processes quick."""
+    d = tmp_path_factory.mktemp("small")
+    (d / "train.txt").write_text("\n".join(tiny_sentences(150, 11)) + "\n", encoding="utf-8")
+    (d / "valid.txt").write_text("\n".join(tiny_sentences(20, 12)) + "\n", encoding="utf-8")
+    return {"train": d / "train.txt", "valid": d / "valid.txt"}
 
 
 def _train_args(corpus, out: Path) -> list[str]:
@@ -287,7 +296,7 @@ def test_write_failure_while_saving_is_a_clear_error_and_keeps_earlier_files(
     out = tmp_path / "out"
     shutil.copytree(reference, out)
     state = json.loads((out / "model-last" / "trainer.json").read_text())
-    state["epoch"] = 2  # train one more epoch, then fail to save it
+    state["epoch"] = EPOCHS - 1  # train one more epoch, then fail to save it
     state["finished"] = False
     (out / "model-last" / "trainer.json").write_text(json.dumps(state))
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
