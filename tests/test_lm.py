@@ -161,3 +161,35 @@ def test_existing_output_is_protected(tiny_lm: Path, corpus):
         train(TrainOptions(output=tiny_lm, train=[corpus["train"]], valid=[corpus["valid"]], sets=TINY_LM),
               Reporter())
     assert (tiny_lm / "model-best" / "weights.h5").read_bytes() == before
+
+
+def test_tied_model_trains_and_runtimes_agree(corpus, tmp_path: Path):
+    from lstmtext.lm.api import evaluate, load_numpy_model, train
+
+    out = tmp_path / "tied"
+    train(TrainOptions(output=out, train=[corpus["train"]], valid=[corpus["valid"]],
+                       sets=TINY_LM + ["tokenizer=word", "vocab_size=0", "tie_weights=true", "num_layers=2",
+                                       "dropout=0.2", "dropout_embedding=0.1", "dropout_output=0.1"],
+                       epochs=1, seed=2), Reporter())
+    b = bundle_io.read(out)
+    model, tok = load_numpy_model(b)
+    lines = corpus["valid"].read_text().splitlines()
+    stream = [3] + [i for line in lines for i in tok.encode(line) + [3]]
+    state, nll = model.initial_state(1), 0.0
+    for prev, nxt in zip(stream[:-1], stream[1:]):
+        lp, state = model.step(np.array([prev]), state)
+        nll -= lp[0, nxt]
+    result = evaluate(b, EvalOptions(files=[corpus["valid"]], batch_size=1))
+    assert result["perplexity"] == pytest.approx(math.exp(nll / result["tokens"]), rel=1e-4)
+
+
+def test_float16_export_keeps_perplexity(tiny_lm: Path, corpus, tmp_path: Path):
+    from lstmtext.export import export_bundle
+    from lstmtext.lm.api import evaluate
+
+    r = export_bundle(tiny_lm, tmp_path / "half", "float16")
+    assert r["output_bytes"] < r["source_bytes"]
+    full = evaluate(bundle_io.read(tiny_lm), EvalOptions(files=[corpus["valid"]]))
+    half = evaluate(bundle_io.read(tmp_path / "half"), EvalOptions(files=[corpus["valid"]]))
+    assert half["perplexity"] == pytest.approx(full["perplexity"], rel=1e-3)
+    assert not (tmp_path / "half" / "optimizer.h5").exists()
