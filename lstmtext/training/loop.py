@@ -76,7 +76,11 @@ class TrainTask(Protocol):
     monitor: str  # key of validate()'s dict used for best model / early stop
     monitor_mode: str  # "min" or "max"
 
-    def train_batches(self, epoch: int) -> Iterator[Batch]: ...
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        """The epoch's batches; the same sequence each time it is called for ``epoch``
+        (shuffle with a generator seeded from the epoch, or from the global NumPy
+        generator, whose state at the epoch's start the loop saves): an interrupted
+        epoch is resumed by replaying it and skipping the batches already trained on."""
 
     def steps_per_epoch(self) -> int | None: ...
 
