@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
         from lstmtext.tasks import EvalOptions, api
 
         b = bundle_io.read(model)
-        load_keras()
+        if b.task != "ner":  # the tagger evaluates with numpy, without TensorFlow
+            load_keras()
         extra = {k: v for k, v in dict(source=source, target=target, beam=beam, word_column=word_column,
                                        tag_column=tag_column, scheme=scheme).items() if v is not None}
         result = api(b.task).evaluate(b, EvalOptions(files=list(files or []), encoding=encoding,
@@ -104,7 +105,7 @@ def register(app: typer.Typer) -> None:
         if runtime not in ("auto", "lite", "keras"):
             raise UsageError("--runtime must be auto, lite or keras")
         b = bundle_io.read(model)
-        if b.task != "lm" or runtime == "keras":  # the LM predicts with numpy, without TensorFlow
+        if b.task not in ("lm", "ner") or runtime == "keras":  # lm and ner predict with numpy, without TensorFlow
             from lstmtext.backend import load_keras
 
             load_keras()
