@@ -259,3 +259,28 @@ def test_cli_train_translate_help_lists_options():
     assert result.exit_code == 0
     for opt in ("--train-source", "--valid-target", "--resume", "--set"):
         assert opt in result.output
+
+
+def test_cli_predict_and_evaluate_on_a_translator(toy, toy_model, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lstmtext.cli import app
+
+    src = tmp_path / "in.txt"
+    src.write_text("the cat likes a bird\n\na red dog\n", encoding="utf-8")
+    out = tmp_path / "out.txt"
+    runner = CliRunner()
+    result = runner.invoke(app, ["predict", str(toy_model), "--input", str(src), "--output", str(out),
+                                 "--beam", "3"])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    result = runner.invoke(app, ["evaluate", str(toy_model), str(toy["train_tsv"]), "--json", "--beam", "1"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert scores["bleu"] > 90.0 and "signature" in scores
+    (tmp_path / "short.de").write_text("eins\n", encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(toy_model), "--source", str(src), "--target",
+                                 str(tmp_path / "short.de")])
+    assert result.exit_code != 0 and "line-aligned" in result.output
