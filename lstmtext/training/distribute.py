@@ -7,9 +7,10 @@ A task adopts this in a few lines::
     with dist.scope():                        # variables mirrored, dtype policy set
         model = build(config, batch_size=dist.per_replica_batch(config.batch_size))
         compile(model, config)
-    dist.prepare(model)                       # clip the all-reduced gradient
+    dist.prepare(model)                       # after compile
     ...
-    yield Batch(dist.local_batch(x), dist.local_batch(y), tokens)  # each batch
+    x, y = dist.local_batch(x, y)             # each global batch -> this worker's replicas
+    yield Batch(x, y, tokens)
     ...
     with dist.output(output, resume) as out, dist.failures(out):
         loop.fit(task, out, ...)
@@ -24,7 +25,7 @@ deleted at the end.
 
 ``tf.distribute`` exists only on the TensorFlow backend; asking for a
 distributed strategy under another backend is a :class:`UsageError`.
-Mixed precision is a Keras dtype policy and works on every backend.
+Mixed precision is a Keras dtype policy, not tied to ``tf.distribute``.
 """
 
 from __future__ import annotations
@@ -182,12 +183,13 @@ class Distribution:
         return global_batch // self.replicas
 
     def prepare(self, model) -> None:
-        """Make a compiled model's gradient clipping match one-device training.
+        """Ready a compiled model for ``train_on_batch`` under the strategy; call once after ``compile``.
 
         Keras clips each replica's gradient before summing them over replicas,
         so with clipping active N replicas would not train like one device
-        with the same global batch. Here clipping moves after the all-reduce,
-        where it sees the global gradient. Call once after ``compile``.
+        with the same global batch: here clipping moves after the all-reduce,
+        where it sees the global gradient. Under ``multiworker`` the step's
+        logs are made reducible over workers (see :func:`_vector_logs`).
         """
         self._model = model
         if self.name == "multiworker":
@@ -282,7 +284,12 @@ class Distribution:
                 digest.update(json.dumps(value, sort_keys=True, default=str).encode())
         # Bytes as small floats: exact in float32, which every collective supports.
         mine = np.frombuffer(digest.digest()[:8], np.uint8).astype(np.float32)[None]
-        gather = tf.function(lambda: self.strategy.gather(self.strategy.run(lambda: tf.constant(mine)), axis=0))
+        strategy = self.strategy
+
+        @tf.function(autograph=False)
+        def gather():
+            return strategy.gather(strategy.run(tf.constant, args=(mine,)), axis=0)
+
         gathered = gather().numpy()
         if not (gathered == mine).all():
             raise UsageError(f"{self.worker.task}: the workers do not have the same {what}; give every "
@@ -325,16 +332,37 @@ class Distribution:
         import tensorflow as tf
 
         lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
-                tf.errors.AbortedError, tf.errors.InternalError)
+                tf.errors.AbortedError)
         try:
             yield
-        except lost as exc:
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+        except tf.errors.OpError as exc:
+            first = _reason(exc)
+            if not isinstance(exc, lost) and not any(
+                    k in first.lower() for k in ("collective", "unhealthy", "heartbeat")):
+                raise  # a real error of this worker, not a lost peer
             where = f" from {Path(checkpoint_dir) / 'model-last'}" if checkpoint_dir else ""
             raise TrainingError(
-                f"{self.worker.task}: lost contact with another worker ({exc.__class__.__name__}: {first}); "
+                f"{self.worker.task}: lost contact with another worker ({first}); "
                 f"restart every worker with --resume to continue{where}"
             ) from None
+
+
+def _reason(exc: Exception) -> str:
+    """The informative line of a TensorFlow runtime error (not its graph-node stack)."""
+    import re
+
+    text = re.sub(r"\{\{[^}]*\}\}", "", str(getattr(exc, "message", exc)))
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("File ", "[[", "Detected at node"))
+             and not line.endswith(("defined at (most recent call last):", "Graph execution error:"))]
+    keys = ("abort", "unavailable", "unhealthy", "timed out", "timeout", "deadline", "heartbeat", "connect",
+            "peer")
+    for i, line in enumerate(lines):
+        if any(k in line.lower() for k in keys):
+            if line.endswith(":") and i + 1 < len(lines):  # e.g. "tasks are unhealthy ...:" then the task
+                line = f"{line} {lines[i + 1]}"
+            return line[:300]
+    return (lines or [exc.__class__.__name__])[0][:300]
 
 
 def _vector_logs(model) -> None:
