@@ -284,3 +284,70 @@ def test_cli_predict_and_evaluate_on_a_translator(toy, toy_model, tmp_path):
     result = runner.invoke(app, ["evaluate", str(toy_model), "--source", str(src), "--target",
                                  str(tmp_path / "short.de")])
     assert result.exit_code != 0 and "line-aligned" in result.output
+
+
+def test_encoder_and_step_ignore_padding_and_match_teacher_forcing():
+    import keras
+
+    from lstmtext.translate.config import TranslateConfig
+    from lstmtext.translate.network import build_translator
+
+    c = TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=8, encoder_layers=2, decoder_layers=2,
+                        dropout=0.2)
+    parts = build_translator(c, 20, 21)
+    rng = np.random.default_rng(0)
+    src = rng.integers(4, 20, (3, 5)).astype("int32")
+    src[0, 2:] = 0
+    tin = rng.integers(4, 21, (3, 4)).astype("int32")
+    enc = [np.asarray(x) for x in parts.encoder(src)]
+    enc_padded = [np.asarray(x) for x in parts.encoder(np.pad(src, ((0, 0), (0, 3))))]
+    np.testing.assert_allclose(enc[0][0, :2], enc_padded[0][0, :2], atol=1e-6)
+    for a, b in zip(enc[2:], enc_padded[2:]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    logits = np.asarray(parts.model([src, tin], training=False))
+    expected = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    states = enc[2:]
+    for t in range(tin.shape[1]):
+        inputs = [tin[:, t], enc[0], enc[1], *states]
+        out = parts.step([keras.ops.convert_to_tensor(x) for x in inputs], training=False)
+        states = [np.asarray(s) for s in out[1:-1]]
+        np.testing.assert_allclose(np.asarray(out[0]), expected[:, t], atol=1e-5)
+        assert np.all(np.asarray(out[-1])[0, 2:] == 0.0)  # no attention on padding
+
+
+def test_resume_continues_training(toy, tmp_path):
+    from lstmtext.translate.api import train
+
+    out = tmp_path / "run"
+    sets = TINY_MT + ["decoder_units=16", "encoder_units=8", "embedding_dim=8"]
+    options = TrainOptions(output=out, train=[toy["train_tsv"]], valid=[toy["valid_tsv"]], sets=sets, epochs=1)
+    train(options, Reporter())
+    with pytest.raises(UsageError):
+        train(options, Reporter())  # would overwrite without --resume/--overwrite
+    options.resume, options.epochs = True, 2
+    metrics = train(options, Reporter())
+    assert metrics["epochs_run"] == 2
+    history = bundle_io.read(out / "model-last").json("history.json")
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_bundle_decodes_under_the_other_backend(toy_model):
+    """A bundle trained with TensorFlow decodes with JAX (weights are stored by variable path)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    from lstmtext.translate.api import load_translator
+
+    lines = ["the cat likes a bird", "a red dog sees the old man"]
+    here = [h[0][2] for h in load_translator(bundle_io.read(toy_model), runtime="keras").translate(lines, beam=2)]
+    code = ("import json,sys; from lstmtext import bundle; from lstmtext.translate.api import load_translator; "
+            "t = load_translator(bundle.read(sys.argv[1]), runtime='keras'); "
+            "print(json.dumps([h[0][2] for h in t.translate(json.loads(sys.argv[2]), beam=2)]))")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.run([sys.executable, "-c", code, str(toy_model), json.dumps(lines)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == here
