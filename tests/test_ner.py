@@ -341,6 +341,33 @@ def test_streaming_window_keeps_order(tiny_tagger):
     assert whole == small and [json.loads(x)["text"] for x in small] == lines
 
 
+def test_evaluate_streams_in_windows(tiny_tagger, ner_data):
+    from lstmtext import bundle as bundle_io
+    from lstmtext.ner import api
+    from lstmtext.tasks import EvalOptions
+
+    b = bundle_io.read(tiny_tagger, "ner")
+    whole = api.evaluate(b, EvalOptions(files=[ner_data["valid"]]))
+    small = api.evaluate(b, EvalOptions(files=[ner_data["valid"]], extra={"window": 4}))
+    for key in ("precision", "recall", "f1", "accuracy", "per_type", "tokens", "sentences"):
+        assert small[key] == whole[key]
+
+
+def test_shipped_model_reaches_target():
+    from tests.conftest import ROOT, needs_shared
+
+    valid = needs_shared("conll2003", "valid.txt")
+    model = ROOT / "models" / "ner-conll03"
+    if not (model / "weights.h5").is_file():
+        pytest.skip("no shipped model")
+    from lstmtext import bundle as bundle_io
+    from lstmtext.ner import api
+    from lstmtext.tasks import EvalOptions
+
+    result = api.evaluate(bundle_io.read(model, "ner"), EvalOptions(files=[valid]))
+    assert result["f1"] >= 89.0 and result["tokens"] == 51362
+
+
 def test_resume_and_bad_input(tiny_tagger, ner_data, tmp_path):
     from lstmtext.cli import app
 

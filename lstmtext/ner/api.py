@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lstmtext.bundle import Bundle
-from lstmtext.errors import UsageError
+from lstmtext.errors import DataError, UsageError
 from lstmtext.ner import schemes
-from lstmtext.ner.data import (DOCSTART, Sentence, _Problems, iter_conll, json_sentence, read_tagged,
-                               text_sentence)
-from lstmtext.ner.metrics import entity_scores
+from lstmtext.ner.data import (DOCSTART, Sentence, _Problems, check_scheme, detect_file_scheme, iter_conll,
+                               iter_tagged, json_sentence, text_sentence)
+from lstmtext.ner.metrics import EntityCounter
 from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
 
 TASK = "ner"
@@ -71,22 +71,43 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     extra = options.extra or {}
     config = bundle.config
     tagger = load(bundle, extra.get("runtime", "auto"), options.batch_size)
-    gold, pred = [], []
-    scheme_used = None
+    word_column = int(extra.get("word_column") or config.get("word_column", 1))
+    tag_column = int(extra.get("tag_column") or config.get("tag_column", -1))
+    policy = extra.get("on_malformed", "error")
+    window = int(extra.get("window") or WINDOW)
+    counter = EntityCounter()
+    schemes_used = []
+    problems = _Problems(policy)
     t0 = time.perf_counter()
     for path in options.files:
-        corpus = read_tagged(path, int(extra.get("word_column") or config.get("word_column", 1)),
-                             int(extra.get("tag_column") or config.get("tag_column", -1)),
-                             extra.get("scheme") or "auto", extra.get("on_malformed", "error"), options.encoding)
-        scheme_used = corpus.scheme
-        tags = tagger.tag([s.tokens for s in corpus.sentences], corpus.scheme)
-        gold += [s.tags for s in corpus.sentences]
-        pred += tags
+        # Two streaming passes (detect the scheme, then tag in windows) keep
+        # memory bounded whatever the file's size.
+        scheme = (schemes.normalize_scheme(extra["scheme"]) if extra.get("scheme")
+                  else detect_file_scheme(path, word_column, tag_column, options.encoding))
+        schemes_used.append(scheme)
+        chunk: list = []
+
+        def flush():
+            for sent, tags in zip(chunk, tagger.tag([s.tokens for s in chunk], scheme)):
+                counter.update(sent.tags, tags)
+            chunk.clear()
+
+        for sent in iter_tagged(path, word_column, tag_column, policy, options.encoding, problems):
+            check_scheme([sent], scheme, problems)
+            chunk.append(sent)
+            if len(chunk) >= window:
+                flush()
+        flush()
+    if not counter.sentences:
+        raise DataError("no tagged sentences found", options.files[0])
     seconds = time.perf_counter() - t0
-    result = entity_scores(gold, pred)
-    result["scheme"] = scheme_used
+    result = counter.result()
+    result["scheme"] = schemes_used[0] if len(set(schemes_used)) == 1 else schemes_used
     result["scale"] = "percent (0-100)"
     result["tokens_per_s"] = result["tokens"] / max(seconds, 1e-9)
+    if problems.count:
+        result["malformed"] = problems.count
+        result["malformed_examples"] = problems.messages
     return result
 
 
@@ -269,6 +290,7 @@ def info(bundle: Bundle) -> dict:
         "words": len(vocab.get("words", [])),
         "chars": len(vocab.get("chars", [])),
         "tags": len(vocab.get("tags", [])),
+        "parameters": _parameters(weights),
         "weights_bytes": weights.stat().st_size if weights.is_file() else 0,
         "valid_f1": metrics.get("f1"),
         "valid_per_type": {k: v.get("f1") for k, v in (metrics.get("per_type") or {}).items()},
@@ -278,3 +300,19 @@ def info(bundle: Bundle) -> dict:
         "versions": meta.get("versions"),
         "created": meta.get("created"),
     }
+
+
+def _parameters(weights: Path) -> int:
+    """Number of stored weights, read from the HDF5 headers without loading them."""
+    if not weights.is_file():
+        return 0
+    import h5py
+
+    total = 0
+    with h5py.File(weights, "r") as f:
+        def visit(_, obj):
+            nonlocal total
+            if isinstance(obj, h5py.Dataset):
+                total += int(obj.size)
+        f.visititems(visit)
+    return total

@@ -346,12 +346,8 @@ def json_sentence(obj: object, path: str, number: int, problems: _Problems,
     return None
 
 
-def read_jsonl(path: str | Path, scheme: str = "auto", on_malformed: str = "error",
-               encoding: str = "utf-8") -> Corpus:
-    """Read a tagged JSONL file (see the module docstring); empty sentences are skipped."""
-    problems = _Problems(on_malformed)
+def _iter_jsonl(path: str | Path, problems: _Problems, encoding: str) -> Iterator[Sentence]:
     name = str(path)
-    sentences = []
     for number, line in iter_lines(path, encoding):
         if not line.strip():
             continue
@@ -362,8 +358,14 @@ def read_jsonl(path: str | Path, scheme: str = "auto", on_malformed: str = "erro
             continue
         sent = json_sentence(obj, name, number, problems)
         if sent is not None and sent.tokens:
-            sentences.append(sent)
-    return _finish(sentences, name, scheme, problems)
+            yield sent
+
+
+def read_jsonl(path: str | Path, scheme: str = "auto", on_malformed: str = "error",
+               encoding: str = "utf-8") -> Corpus:
+    """Read a tagged JSONL file (see the module docstring); empty sentences are skipped."""
+    problems = _Problems(on_malformed)
+    return _finish(list(_iter_jsonl(path, problems, encoding)), str(path), scheme, problems)
 
 
 def is_jsonl(path: str | Path) -> bool:
@@ -388,3 +390,29 @@ def read_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, sc
     if is_jsonl(path):
         return read_jsonl(path, scheme, on_malformed, encoding)
     return read_conll(path, word_column, tag_column, scheme, on_malformed, encoding)
+
+
+def iter_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, on_malformed: str = "error",
+                encoding: str = "utf-8", problems: _Problems | None = None) -> Iterator[Sentence]:
+    """Stream the tagged sentences of a CoNLL or JSONL file, holding one sentence at a time.
+
+    Tags are not checked against a scheme here (see :func:`check_scheme`).
+    """
+    from lstmtext.io import check_readable
+
+    check_readable(path)
+    problems = problems or _Problems(on_malformed)
+    if is_jsonl(path):
+        yield from _iter_jsonl(path, problems, encoding)
+        return
+    for kind, item in iter_conll(iter_lines(path, encoding), str(path), word_column, tag_column,
+                                 on_malformed, problems):
+        if kind == "sentence":
+            yield item
+
+
+def detect_file_scheme(path: str | Path, word_column: int = 1, tag_column: int = -1,
+                       encoding: str = "utf-8") -> str:
+    """The tag scheme of a file, detected in one streaming pass (see :func:`schemes.detect`)."""
+    return schemes.detect(s.tags for s in iter_tagged(path, word_column, tag_column, "warn", encoding)
+                          if s.tags)
