@@ -406,3 +406,24 @@ def test_embeddings_file_initialises_words(ner_data, tmp_path):
     assert report["found"] == 2 and report["coverage"] == pytest.approx(2 / 3)
     with pytest.raises(DataError, match="word_dim"):
         read_embeddings(glove, vocab, 8)
+
+
+@pytest.mark.parametrize("char_encoder,num_layers,head,casing_dim",
+                         [("lstm", 2, "crf", 4), ("none", 1, "softmax", 0), ("cnn", 2, "softmax", 3)])
+def test_numpy_runtime_matches_keras_model(char_encoder, num_layers, head, casing_dim):
+    from lstmtext.ner.config import NERConfig
+    from lstmtext.ner.features import Vocab, encode
+    from lstmtext.ner.network import NumpyTagger, build_model, model_arrays
+
+    config = NERConfig(word_dim=8, casing_dim=casing_dim, char_dim=6, char_filters=5, char_hidden=4,
+                       hidden_size=7, num_layers=num_layers, char_encoder=char_encoder, head=head)
+    tags = schemes.tag_set(["LOC", "PER"], "bioes")
+    sentences = [[w for w, _ in s] for s in make_sentences(9, 3)] + [["Lima"]]
+    vocab = Vocab.build(sentences[:5], tags)
+    constraints = schemes.allowed(tags, "bioes") if head == "crf" else None
+    model = build_model(config, vocab, constraints)
+    inputs = encode(vocab, sentences)
+    net = NumpyTagger(model_arrays(model), config.__dict__, vocab, constraints)
+    mask = inputs["words"] != 0
+    np.testing.assert_allclose(net.emissions(inputs)[mask], np.asarray(model.predict_on_batch(inputs))[mask],
+                               atol=1e-5)
