@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     ) -> None:
         """Train a BiLSTM-CRF named-entity tagger with character features."""
+        from lstmtext.backend import load_keras
         from lstmtext.ner.api import train as run
         from lstmtext.ner.schemes import normalize_scheme
         from lstmtext.tasks import TrainOptions
@@ -45,6 +46,7 @@ def register(app: typer.Typer) -> None:
         options = TrainOptions(output=output, train=list(train), valid=list(valid), config_file=config,
                                sets=set_ or [], epochs=epochs, seed=seed, resume=resume, overwrite=overwrite,
                                encoding=encoding, extra={k: v for k, v in extra.items() if v is not None})
+        load_keras()  # quietly: TensorFlow's start-up chatter would bury the progress lines
         metrics = run(options, RichReporter(quiet))
         if metrics:
             err.print(f"best validation entity F1 {metrics.get('f1', float('nan')):.2f} "
