@@ -128,9 +128,9 @@ def _peek_format(first: list[str], input_path: str | None) -> str:
         return "conll"
     widths = {len(line.split()) for line in body}
     blank_between = any(not line.strip() for line in first[first.index(body[0]):])
-    # Column files: every line the same width of 2+ columns, or one word a line
-    # with blank lines between sentences; plain text rarely looks like either.
-    if len(widths) == 1 and (widths.pop() >= 2 or blank_between) and len(body) >= 3 and blank_between:
+    # Column files have lines of one width and blank lines between sentences;
+    # plain text (one sentence a line) rarely looks like that for long.
+    if len(widths) == 1 and blank_between and len(body) >= 3:
         return "conll"
     return "text"
 
@@ -186,18 +186,16 @@ def _markup(sent: Sentence, tags: list[str]) -> str:
 
 
 def _render(kind: str, item, tags: list[str] | None, fmt: str, in_fmt: str) -> Iterator[str]:
-    if kind == "raw":
+    if kind == "raw":  # a blank line, a -DOCSTART- line, or a blank JSONL line
         line = item
-        if fmt == "conll" and line.split() and line.split()[0] == DOCSTART:
-            yield line + ("\t" if "\t" in line else " ") + "O"
-        elif fmt == "conll" or in_fmt == "conll":
-            if fmt == "conll":
-                yield line
-            # jsonl/text output of CoNLL input: one output line per sentence.
-        elif fmt == "jsonl":
-            yield json.dumps({"text": line, "entities": []}, ensure_ascii=False)
-        else:
-            yield line
+        if fmt == "conll":
+            is_doc = bool(line.split()) and line.split()[0] == DOCSTART
+            # -DOCSTART- gets a tag column too, so every token line keeps the same width.
+            yield line + ("\t" if "\t" in line else " ") + "O" if is_doc else line
+        elif in_fmt != "conll":
+            # Line-based input keeps one output line per input line; CoNLL
+            # input gives one line per sentence, so its separators vanish.
+            yield json.dumps({"text": line, "entities": []}, ensure_ascii=False) if fmt == "jsonl" else line
         return
     sent: Sentence = item
     tags = tags or []
