@@ -161,7 +161,7 @@ def train(options, reporter) -> dict:
     import keras
 
     from lstmtext.config import resolve
-    from lstmtext.ner.network import build_model, read_embeddings
+    from lstmtext.ner.network import build_model
     from lstmtext.training.loop import LoopConfig, check_output, fit, output_lock, set_seed
 
     if not options.train:
@@ -188,40 +188,10 @@ def train(options, reporter) -> dict:
         valid_scheme = valid_corpora[0].scheme
         valid_data = [(s.tokens, schemes.convert(s.tags, valid_scheme)) for c in valid_corpora
                       for s in c.sentences]
-        if not options.resume:
-            types = sorted({schemes.split_tag(t)[1] for _, tags in train_data for t in tags if t != "O"})
-            if not types:
-                raise UsageError(f"{options.train[0]}: the training data has no entities")
-            tags = schemes.tag_set(types, internal)
-            extra_words: set[str] = set()
-            probe = Vocab(["<pad>", "<unk>"], ["<pad>", "<unk>"], tags, config.lowercase,
-                          config.normalize_digits, config.max_word_length)
-            if config.embeddings:
-                # Validation words may take a pretrained vector (no labels are used);
-                # those without one are dropped again below.
-                extra_words = {probe.normalize(t) for toks, _ in valid_data for t in toks}
-            vocab = Vocab.build([t for t, _ in train_data], tags, config.min_count, config.lowercase,
-                                config.normalize_digits, config.max_word_length, extra_words)
-            meta = {"data_scheme": train_corpora[0].scheme, "tags": tags, "entity_types": types,
-                    "vocab": {"words": len(vocab.words), "chars": len(vocab.chars)},
-                    "train_data": {"train": [str(p) for p in options.train],
-                                   "valid": [str(p) for p in options.valid],
-                                   "sentences": len(train_data),
-                                   "tokens": sum(len(t) for t, _ in train_data)}}
         embeddings = None
-        if config.embeddings and not options.resume:
-            embeddings, report, found = read_embeddings(config.embeddings, vocab, config.word_dim,
-                                                        options.encoding, config.seed)
-            train_words = {probe.normalize(t) for toks, _ in train_data for t in toks}
-            keep = [i for i, w in enumerate(vocab.words)
-                    if i < 2 or w in train_words or i in found]
-            vocab = Vocab([vocab.words[i] for i in keep], vocab.chars, vocab.tags, vocab.lowercase,
-                          vocab.normalize_digits, vocab.max_word_length)
-            embeddings = embeddings[keep]
-            meta["vocab"]["words"] = len(vocab.words)
-            meta["embeddings"] = report
-            reporter.message(f"embeddings: {report['found']} of {report['vocab']} vocabulary words found "
-                             f"({100 * report['coverage']:.1f}% coverage)")
+        if not options.resume:
+            vocab, meta, embeddings = _new_vocabulary(config, options, train_data, valid_data,
+                                                      train_corpora[0].scheme, reporter)
         reporter.message(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters, "
                          f"{len(vocab.tags)} tags ({internal.upper()})")
         set_seed(config.seed)
@@ -241,3 +211,38 @@ def train(options, reporter) -> dict:
     result["per_type"] = (best.json("metrics.json") or {}).get("per_type", {})
     result["output"] = str(output)
     return result
+
+
+def _new_vocabulary(config: NERConfig, options, train_data, valid_data, data_scheme: str, reporter):
+    """Vocabulary, bundle metadata and initial word vectors (or ``None``) of a new tagger."""
+    from lstmtext.ner.network import read_embeddings
+
+    internal = config.tag_scheme
+    types = sorted({schemes.split_tag(t)[1] for _, tags in train_data for t in tags if t != "O"})
+    if not types:
+        raise UsageError(f"{options.train[0]}: the training data has no entities")
+    tags = schemes.tag_set(types, internal)
+    probe = Vocab(["<pad>", "<unk>"], ["<pad>", "<unk>"], tags, config.lowercase,
+                  config.normalize_digits, config.max_word_length)
+    # With pretrained vectors, validation words may take one (no labels are
+    # used); those the file lacks are dropped again below.
+    extra_words = {probe.normalize(t) for toks, _ in valid_data for t in toks} if config.embeddings else set()
+    vocab = Vocab.build([t for t, _ in train_data], tags, config.min_count, config.lowercase,
+                        config.normalize_digits, config.max_word_length, extra_words)
+    meta = {"data_scheme": data_scheme, "tags": tags, "entity_types": types,
+            "train_data": {"train": [str(p) for p in options.train], "valid": [str(p) for p in options.valid],
+                           "sentences": len(train_data), "tokens": sum(len(t) for t, _ in train_data)}}
+    embeddings = None
+    if config.embeddings:
+        embeddings, report, found = read_embeddings(config.embeddings, vocab, config.word_dim,
+                                                    options.encoding, config.seed)
+        train_words = {probe.normalize(t) for toks, _ in train_data for t in toks}
+        keep = [i for i, w in enumerate(vocab.words) if i < 2 or w in train_words or i in found]
+        vocab = Vocab([vocab.words[i] for i in keep], vocab.chars, vocab.tags, vocab.lowercase,
+                      vocab.normalize_digits, vocab.max_word_length)
+        embeddings = embeddings[keep]
+        meta["embeddings"] = report
+        reporter.message(f"embeddings: {report['found']} of {report['vocab']} vocabulary words found "
+                         f"({100 * report['coverage']:.1f}% coverage)")
+    meta["vocab"] = {"words": len(vocab.words), "chars": len(vocab.chars)}
+    return vocab, meta, embeddings
