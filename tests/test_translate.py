@@ -319,7 +319,7 @@ def test_resume_continues_training(toy, tmp_path):
     from lstmtext.translate.api import train
 
     out = tmp_path / "run"
-    sets = TINY_MT + ["decoder_units=16", "encoder_units=8", "embedding_dim=8"]
+    sets = TINY_MT + ["decoder_units=16", "encoder_units=8", "embedding_dim=8", "early_stopping=bleu"]
     options = TrainOptions(output=out, train=[toy["train_tsv"]], valid=[toy["valid_tsv"]], sets=sets, epochs=1)
     train(options, Reporter())
     with pytest.raises(UsageError):
@@ -328,7 +328,7 @@ def test_resume_continues_training(toy, tmp_path):
     metrics = train(options, Reporter())
     assert metrics["epochs_run"] == 2
     history = bundle_io.read(out / "model-last").json("history.json")
-    assert [h["epoch"] for h in history] == [1, 2]
+    assert [h["epoch"] for h in history] == [1, 2] and all("valid_bleu" in h for h in history)
 
 
 def test_bundle_decodes_under_the_other_backend(toy_model):

@@ -170,7 +170,13 @@ class TranslateTrainTask:
         if self.config.early_stopping == "bleu":
             n = min(len(self.valid_sources), VALID_BLEU_SENTENCES)
             t0 = time.perf_counter()
-            hyps = [h[0][0] for h in self.translator.translate(self.valid_sources[:n], beam=1)]
+            translator = self.translator
+            if self.config.valid_runtime == "lite":
+                from lstmtext.translate.numpy_runtime import NumpyTranslator
+
+                arrays = {v.path: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in self.model.weights}
+                translator = Translator(self.config, self.src_tok, self.tgt_tok, NumpyTranslator(arrays, self.config))
+            hyps = [h[0][0] for h in translator.translate(self.valid_sources[:n], beam=1)]
             scores = _bleu_chrf(hyps, self.valid_refs[:n])
             metrics.update({"valid_bleu": scores["bleu"], "valid_chrf": scores["chrf"],
                             "valid_decode_seconds": time.perf_counter() - t0})
