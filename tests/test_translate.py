@@ -351,3 +351,16 @@ def test_bundle_decodes_under_the_other_backend(toy_model):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == here
+
+
+def test_epoch_pairs_walk_through_the_data():
+    from lstmtext.translate.api import TranslateTrainTask
+
+    task = object.__new__(TranslateTrainTask)
+    task.train_src = [[4]] * 10
+    from lstmtext.translate.config import TranslateConfig
+
+    task.config = TranslateConfig(epoch_pairs=4, batch_size=2)
+    first = np.concatenate([task._epoch_indices(e) for e in range(5)])  # 20 = two passes
+    assert sorted(first[:10].tolist()) == list(range(10)) and sorted(first[10:].tolist()) == list(range(10))
+    assert task.steps_per_epoch() == 2

@@ -144,18 +144,35 @@ class TranslateTrainTask:
         self.translator = Translator(config, src_tok, tgt_tok,
                                      ModelStepper(self.parts.encoder, self.parts.step, config.jit_compile))
 
+    def _epoch_pairs(self) -> int:
+        n = len(self.train_src)
+        return min(self.config.epoch_pairs, n) if self.config.epoch_pairs else n
+
     def steps_per_epoch(self) -> int:
-        return -(-len(self.train_src) // self.config.batch_size)
+        return -(-self._epoch_pairs() // self.config.batch_size)
 
     def on_epoch_begin(self, epoch: int) -> None:
         pass
+
+    def _epoch_indices(self, epoch: int) -> np.ndarray:
+        """Indices of ``epoch``'s pairs: a window of a stream of per-pass shuffles (resumable)."""
+        n, size = len(self.train_src), self._epoch_pairs()
+        start = epoch * size
+        out = []
+        while len(out) < size:
+            p, offset = divmod(start + len(out), n)
+            order = np.random.default_rng([self.config.seed, p]).permutation(n)
+            out.extend(order[offset: offset + size - len(out)].tolist())
+        return np.asarray(out)
 
     def train_batches(self, epoch: int):
         from lstmtext.training.loop import Batch
         from lstmtext.translate.data import batches
 
-        rng = np.random.default_rng(self.config.seed * 1000 + epoch)
-        for b in batches(self.train_src, self.train_tgt, self.config.batch_size, self.config.pad_multiple, rng):
+        idx = self._epoch_indices(epoch)
+        rng = np.random.default_rng([self.config.seed, 1_000_000 + epoch])
+        for b in batches([self.train_src[i] for i in idx], [self.train_tgt[i] for i in idx],
+                         self.config.batch_size, self.config.pad_multiple, rng):
             yield Batch(x=[b.source, b.target_in], y=b.target_out, tokens=b.tokens)
 
     def validate(self) -> dict:

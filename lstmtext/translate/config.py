@@ -45,6 +45,8 @@ class TranslateConfig:
     batch_size: int = option(64, "sentence pairs per batch")
     pad_multiple: int = option(8, "pad batch lengths to a multiple of this (fewer compiled shapes)")
     epochs: int = option(20, "maximum epochs")
+    epoch_pairs: int = option(0, "training pairs per epoch (0: all); smaller values validate and checkpoint "
+                              "more often, each epoch continuing through a reshuffled stream of the data")
     optimizer: str = option("adam", "adam or sgd", ("adam", "sgd"))
     lr: float = option(0.001, "learning rate")
     lr_schedule: str = option("plateau", "constant, step or plateau (decay when validation does not improve)",
@@ -86,6 +88,8 @@ class TranslateConfig:
                 raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key)
         if self.lr <= 0:
             raise ConfigError(f"must be positive, got {self.lr}", "lr")
+        if self.epoch_pairs < 0:
+            raise ConfigError(f"must be >= 0, got {self.epoch_pairs}", "epoch_pairs")
         if self.vocab_size < 16:
             raise ConfigError(f"too small: {self.vocab_size}", "vocab_size")
         if self.max_length_ratio <= 0:
