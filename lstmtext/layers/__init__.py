@@ -1,0 +1,1 @@
+"""Custom Keras layers, registered for serialization under the "lstmtext" package."""
