@@ -1,9 +1,11 @@
 """Translation API: train, evaluate, predict, info.
 
 Each function returns data; the command line formats it. Training goes
-through :func:`lstmtext.training.loop.fit`; decoding runs the model's encoder
-and single decoder step as compiled functions (see
-:mod:`lstmtext.translate.decoding`).
+through :func:`lstmtext.training.loop.fit`. Decoding runs either the model's
+encoder and single decoder step as compiled functions (``runtime="keras"``,
+see :mod:`lstmtext.translate.decoding`) or the numpy runtime over the stored
+weights (``auto``/``lite``, see :mod:`lstmtext.translate.numpy_runtime`);
+both drive the same search code.
 """
 
 from __future__ import annotations
@@ -41,12 +43,15 @@ class Translator:
         target_tokenizer: Target-side tokenizer.
         stepper: A :class:`~lstmtext.translate.decoding.Stepper` (compiled
             Keras models or the numpy runtime).
+        parts: The Keras models behind a compiled stepper, if any.
     """
 
-    def __init__(self, config: TranslateConfig, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, stepper):
+    def __init__(self, config: TranslateConfig, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, stepper,
+                 parts=None):
         self.config = config
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
         self.stepper = stepper
+        self.parts = parts
 
     def translate(self, lines: list[str], beam: int | None = None, nbest: int = 1, batch_size: int | None = None):
         """Hypotheses (best first) for each line, in input order.
@@ -103,9 +108,7 @@ def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
 
     parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
     assign_model_weights(parts.model, arrays, str(weights))
-    translator = Translator(config, src_tok, tgt_tok, ModelStepper(parts.encoder, parts.step, config.jit_compile))
-    translator.parts = parts
-    return translator
+    return Translator(config, src_tok, tgt_tok, ModelStepper(parts.encoder, parts.step, config.jit_compile), parts)
 
 
 def _bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
