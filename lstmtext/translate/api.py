@@ -236,7 +236,8 @@ def _data_args(files: list, extra: dict, prefix: str) -> dict:
     """``tsv=`` or ``source=``/``target=`` keyword arguments for :func:`read_parallel`."""
     src, tgt = extra.get(f"{prefix}source"), extra.get(f"{prefix}target")
     if files and (src or tgt):
-        raise UsageError(f"give a TSV file or --{prefix}source/--{prefix}target files, not both".replace("--_", "--"))
+        opt = prefix.replace("_", "-")
+        raise UsageError(f"give a TSV file or --{opt}source/--{opt}target files, not both")
     if files:
         if len(files) != 1:
             raise UsageError(f"expected one TSV file, got {len(files)}")
