@@ -255,6 +255,35 @@ def test_batches_split_by_worker_and_replica(tmp_path: Path):
             pass
 
 
+def test_sum_losses_are_refused_under_replicas():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=keras.losses.MeanSquaredError(reduction="sum"))
+    two = distribute.Distribution(name="mirrored", replicas=2)
+    with pytest.raises(TrainingError, match="reduction='sum'"):
+        two.prepare(model)
+    distribute.Distribution().prepare(model)  # fine on one device
+
+
+@pytest.mark.parametrize("clip", [{"global_clipnorm": 1.0}, {"clipnorm": 1.0}, {"clipvalue": 0.5}])
+def test_clipping_moves_after_the_all_reduce_unchanged(clip):
+    import keras
+    import tensorflow as tf
+
+    # What an all-reduce hands over: a sparse embedding gradient (row 0 twice) and a dense one.
+    sparse = tf.IndexedSlices(tf.constant([[3.0, 0.0], [3.0, 0.0]]), tf.constant([0, 0]), tf.constant([4, 2]))
+    dense = tf.constant([1.0, 0.0])
+    expected = keras.optimizers.SGD(1.0, **clip)._clip_gradients([sparse, dense])  # one device
+    sgd = keras.optimizers.SGD(1.0, **clip)
+    sgd._all_reduce_sum_gradients = lambda grads_and_vars: grads_and_vars
+    distribute._clip_after_all_reduce(sgd)
+    assert sgd._clip_gradients([dense]) == [dense]  # no clipping per replica
+    got = [g for g, _ in sgd._all_reduce_sum_gradients([(sparse, "e"), (dense, "b")])]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(tf.convert_to_tensor(g).numpy(), tf.convert_to_tensor(e).numpy(), rtol=1e-6)
+
+
 def test_strategy_flags_on_the_command_line(corpus, tmp_path: Path, monkeypatch):
     from tests.test_cli import assert_one_line_error, run
 

@@ -192,6 +192,8 @@ class Distribution:
         logs are made reducible over workers (see :func:`_vector_logs`).
         """
         self._model = model
+        if self.distributed:
+            _check_loss_reduction(model, self.replicas)
         if self.name == "multiworker":
             _vector_logs(model)
         if not self.distributed or model.optimizer is None:
@@ -365,6 +367,25 @@ def _reason(exc: Exception) -> str:
     return (lines or [exc.__class__.__name__])[0][:300]
 
 
+def _check_loss_reduction(model, replicas: int) -> None:
+    """Refuse losses that Keras would not divide over the replicas.
+
+    Keras scales a loss by ``1 / replicas`` only for mean reductions
+    (``sum_over_batch_size``); with ``reduction="sum"`` the gradients of N
+    replicas add up to N times the one-device gradient, silently.
+    """
+    import keras
+
+    losses = model.loss if isinstance(model.loss, (list, tuple)) else (
+        list(model.loss.values()) if isinstance(model.loss, dict) else [model.loss])
+    for loss in losses:
+        if isinstance(loss, keras.losses.Loss) and loss.reduction == "sum":
+            raise TrainingError(
+                f"loss '{loss.name}' uses reduction='sum', which Keras does not divide over the "
+                f"{replicas} replicas; return per-element values whose mean is the loss and "
+                "use reduction='sum_over_batch_size'")
+
+
 def _vector_logs(model) -> None:
     """Let Keras average per-replica losses and metrics over workers.
 
@@ -385,15 +406,13 @@ def _vector_logs(model) -> None:
 
 
 def _clip_after_all_reduce(optimizer) -> None:
-    """Move global-norm clipping after the cross-replica gradient sum (TensorFlow optimizers)."""
-    import tensorflow as tf
+    """Move gradient clipping after the cross-replica gradient sum (TensorFlow optimizers).
 
+    The optimizer's own clipping code runs on the summed gradient, so norms
+    and sparse (embedding) gradients are treated exactly as on one device.
+    """
     inner = getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer
-    norm = inner.global_clipnorm
-    if not norm:
-        if inner.clipnorm or inner.clipvalue:
-            raise ConfigError("per-variable clipping (clipnorm/clipvalue) is applied per replica; use "
-                              "global-norm clipping with several replicas")
+    if not (inner.global_clipnorm or inner.clipnorm or inner.clipvalue):
         return
     if getattr(inner, "_lstmtext_clip_after_all_reduce", False):
         return
@@ -401,10 +420,11 @@ def _clip_after_all_reduce(optimizer) -> None:
         raise TrainingError("this Keras version's optimizer cannot clip the all-reduced gradient; "
                             "train on one replica or set clip_norm=0")
     all_reduce = inner._all_reduce_sum_gradients
+    clip = type(inner)._clip_gradients.__get__(inner)  # the class's own, one-device clipping
 
     def reduce_then_clip(grads_and_vars):
         reduced = list(all_reduce(grads_and_vars))
-        grads, _ = tf.clip_by_global_norm([g for g, _ in reduced], norm)
+        grads = clip([g for g, _ in reduced])
         return list(zip(grads, [v for _, v in reduced]))
 
     # Instance attributes shadow the class methods: the per-replica clip
