@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from lstmtext.cli.console import RichReporter, err, friendly
+from lstmtext.cli.training_options import MIXED_PRECISION, STRATEGY
 
 
 def register(app: typer.Typer) -> None:
@@ -26,10 +27,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT."),
         encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the text files."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-        strategy: str = typer.Option("auto", "--strategy", help="auto, one, mirrored (every local GPU) or "
-                                     "multiworker (the machines in TF_CONFIG); auto: mirrored with >1 GPU."),
-        mixed_precision: str = typer.Option("off", "--mixed-precision",
-                                            help="off, float16 or bfloat16 compute (float32 weights)."),
+        strategy: str = STRATEGY,
+        mixed_precision: str = MIXED_PRECISION,
     ) -> None:
         """Train an LSTM language model (next-word prediction)."""
         from lstmtext.backend import load_keras
