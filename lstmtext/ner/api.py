@@ -224,7 +224,9 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
     (``{"text": ...}`` or ``{"tokens": [...]}``), detected from the file name
     or the first lines unless ``extra["input_format"]`` says. Output formats:
     ``jsonl`` (default for text: ``{"text", "entities": [{text, type, start,
-    end}]}`` with character offsets into the line), ``conll`` (default for
+    end}]}`` with character offsets into the line; for tokenised input
+    ``{"tokens", "tags", "entities"}`` with token offsets and ``"unit":
+    "token"``), ``conll`` (default for
     CoNLL: the input lines with the predicted tag appended) and ``text``
     (inline markup: ``[PER Angela Merkel] visited [LOC Paris]``).
 
