@@ -364,3 +364,32 @@ def test_epoch_pairs_walk_through_the_data():
     first = np.concatenate([task._epoch_indices(e) for e in range(5)])  # 20 = two passes
     assert sorted(first[:10].tolist()) == list(range(10)) and sorted(first[10:].tolist()) == list(range(10))
     assert task.steps_per_epoch() == 2
+
+
+@pytest.mark.parametrize("attention,tie,layers", [("luong", False, 2), ("bahdanau", True, 1), ("bahdanau", False, 2)])
+def test_numpy_runtime_matches_network_for_each_architecture(attention, tie, layers):
+    import keras
+
+    from lstmtext.translate.config import TranslateConfig
+    from lstmtext.translate.network import build_translator
+    from lstmtext.translate.numpy_runtime import NumpyTranslator
+
+    c = TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=layers,
+                        decoder_layers=layers, attention=attention, attention_units=5, tie_embeddings=tie)
+    parts = build_translator(c, 20, 23)
+    lite = NumpyTranslator({v.path: np.asarray(v.numpy()) for v in parts.model.weights}, c)
+    rng = np.random.default_rng(1)
+    src = rng.integers(4, 20, (3, 6)).astype("int32")
+    src[1, 3:] = 0
+    memory, mask, states = lite.encode(src)
+    enc = [np.asarray(x) for x in parts.encoder(src)]
+    np.testing.assert_allclose(memory[1, :3], enc[0][1, :3], atol=1e-5)
+    for a, b in zip(states, enc[2:]):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    tokens = np.array([2, 7, 9], np.int32)
+    for _ in range(3):
+        log_probs, states = lite.decode_step(tokens, states, memory, mask, 1)
+        out = parts.step([keras.ops.convert_to_tensor(x) for x in [tokens, enc[0], enc[1], *enc[2:]]])
+        enc[2:] = [np.asarray(s) for s in out[1:-1]]
+        np.testing.assert_allclose(log_probs, np.asarray(out[0]), atol=1e-4)
+        tokens = log_probs.argmax(-1).astype(np.int32)
