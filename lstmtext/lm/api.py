@@ -225,20 +225,26 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     token, divided by the number of whitespace words plus one end-of-line per
     line, whatever the tokenizer's pieces are. ``token_perplexity`` divides by
     the number of predicted tokens instead.
+
+    Files are read in chunks of 50,000 lines (memory stays bounded); each
+    chunk is scored as ``batch_size`` parallel streams that start from a zero
+    state.
     """
-    from lstmtext.lm.data import read_stream
+    from lstmtext.io import check_readable
+    from lstmtext.lm.data import iter_streams
     from lstmtext.weights import assign_model_weights, load_arrays
 
     if not options.files:
         raise UsageError("evaluate needs a FILE")
+    for f in options.files:
+        check_readable(f)
     config = load_config(bundle)
     tokenizer = load_tokenizer(bundle.file("tokenizer"))
-    streams = [read_stream(f, tokenizer, options.encoding) for f in options.files]
     t0 = time.perf_counter()
     scorer = Scorer(config, tokenizer.vocab_size, options.batch_size)
     assign_model_weights(scorer.model, load_arrays(bundle.file("weights.h5")), str(bundle.path))
     nll = tokens = words = lines = 0
-    for s in streams:
+    for s in (s for f in options.files for s in iter_streams(f, tokenizer, options.encoding)):
         n, c = scorer.total_nll(s.ids)
         nll += n
         tokens += c

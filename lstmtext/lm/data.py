@@ -67,6 +67,34 @@ def read_stream(path: str | Path, tokenizer: Tokenizer, encoding: str = "utf-8")
     return stream
 
 
+def iter_streams(path: str | Path, tokenizer: Tokenizer, encoding: str = "utf-8",
+                 lines_per_chunk: int = 50_000) -> Iterator[Stream]:
+    """Read and encode a file in chunks of whole lines, for bounded memory.
+
+    Every line ends with the end-of-line id, so starting each chunk with that
+    id (as :func:`encode_lines` does) gives its first word exactly the context
+    it has in the whole file.
+
+    Raises:
+        DataError: if the file holds no words.
+    """
+    buf: list[str] = []
+    words = 0
+    for _, text in iter_lines(path, encoding):
+        buf.append(text)
+        if len(buf) >= lines_per_chunk:
+            stream = encode_lines(buf, tokenizer)
+            words += stream.words
+            buf = []
+            yield stream
+    if buf:
+        stream = encode_lines(buf, tokenizer)
+        words += stream.words
+        yield stream
+    if words == 0:
+        raise DataError("file has no words", path)
+
+
 def batchify(ids: np.ndarray, batch_size: int, pad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut a stream into ``batch_size`` rows of inputs and next-token targets.
 
