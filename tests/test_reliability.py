@@ -310,3 +310,71 @@ def test_write_failure_while_saving_is_a_clear_error_and_keeps_earlier_files(
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # nothing half-written left behind, nothing earlier damaged
     _loads(out / "model-last")
+
+
+# ------------------------------------------- the other tasks resume exactly too
+class _StopAt(Reporter):
+    """Sends this process SIGINT during step ``step`` of epoch ``epoch`` (0-based)."""
+
+    def __init__(self, at: tuple[int, int] | None):
+        self.at = at
+
+    def epoch_begin(self, epoch, steps, lr):
+        self.epoch = epoch
+
+    def step(self, step, loss, tokens):
+        if (self.epoch, step) == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def _interrupt_and_resume(train, options, keys: tuple[str, ...]) -> None:
+    """An interrupted-then-resumed training ends with the history of an uninterrupted one."""
+    import dataclasses
+
+    full, part = options.output / "full", options.output / "part"
+    train(dataclasses.replace(options, output=full), _StopAt(None))
+    with pytest.raises(TrainingInterrupted, match="epoch 2, step 3"):
+        train(dataclasses.replace(options, output=part), _StopAt((1, 2)))
+    train(dataclasses.replace(options, output=part, resume=True), _StopAt(None))
+    history = [json.loads((o / "model-last" / "history.json").read_text()) for o in (full, part)]
+    assert [[h[k] for k in keys] for h in history[0]] == [[h[k] for k in keys] for h in history[1]]
+
+
+@pytest.mark.slow
+def test_translate_interrupt_resumes_exactly(tmp_path: Path):
+    """Shuffled batches, dropout, label smoothing."""
+    api = pytest.importorskip("lstmtext.translate.api")
+    from tests.test_translate import TINY_MT
+    from tests.toy_pair import corpus as pairs
+
+    data = pairs(120, 3)
+    (tmp_path / "train.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in data[:100]))
+    (tmp_path / "valid.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in data[100:]))
+    options = TrainOptions(output=tmp_path, train=[tmp_path / "train.tsv"], valid=[tmp_path / "valid.tsv"],
+                           sets=TINY_MT + ["dropout=0.3", "label_smoothing=0.1"], epochs=2, seed=1)
+    _interrupt_and_resume(api.train, options, ("train_loss", "valid_loss"))
+
+
+@pytest.mark.slow
+def test_ner_interrupt_resumes_exactly(tmp_path: Path):
+    """Shuffled batches, singletons replaced by <unk> at random, dropout, plateau schedule."""
+    api = pytest.importorskip("lstmtext.ner.api")
+    import random
+
+    rng = random.Random(0)
+    names, places = ["John", "Mary", "Peter", "Anna"], ["Paris", "Berlin", "Rome", "Oslo"]
+
+    def write(path: Path, n: int) -> None:
+        sentences = []
+        for _ in range(n):
+            words = [(rng.choice(names), "B-PER"), ("lives", "O"), ("in", "O"), (rng.choice(places), "B-LOC")]
+            sentences.append("\n".join(f"{w} {t}" for w, t in words[: rng.randint(2, 4)]))
+        path.write_text("\n\n".join(sentences) + "\n")
+
+    write(tmp_path / "train.conll", 60)
+    write(tmp_path / "valid.conll", 10)
+    sets = ["word_dim=8", "casing_dim=2", "char_dim=4", "char_filters=4", "hidden_size=8", "batch_size=8",
+            "dropout=0.3", "eval_batch_size=16", "patience=0"]
+    options = TrainOptions(output=tmp_path, train=[tmp_path / "train.conll"], valid=[tmp_path / "valid.conll"],
+                           sets=sets, epochs=2, seed=1)
+    _interrupt_and_resume(api.train, options, ("train_loss", "f1", "accuracy"))
