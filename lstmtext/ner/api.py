@@ -148,7 +148,7 @@ def _items(lines: Iterator[tuple[int, str]], fmt: str, word_column: int, problem
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # absurdly nested JSON recurses
                 problems.report(f"invalid JSON ({exc.args[0] if exc.args else exc})", name, number)
                 continue
             sent = json_sentence(obj, name, number, problems, need_tags=False)

@@ -353,7 +353,7 @@ def _iter_jsonl(path: str | Path, problems: _Problems, encoding: str) -> Iterato
             continue
         try:
             obj = json.loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # absurdly nested JSON recurses
             problems.report(f"invalid JSON ({exc.args[0] if exc.args else exc})", name, number)
             continue
         sent = json_sentence(obj, name, number, problems)
