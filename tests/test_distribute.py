@@ -89,7 +89,7 @@ def start(script: Path, args: dict | list, **extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+def finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
