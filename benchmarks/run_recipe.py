@@ -74,7 +74,8 @@ def main() -> int:
         eval_cmd = eval_cmd[:-2] + [eval_cmd[-2], "--json"]
     result = json.loads(subprocess.run(eval_cmd, check=True, capture_output=True, text=True).stdout)
     metrics = json.loads((output / "model-best" / "metrics.json").read_text())
-    history = json.loads((output / "model-best" / "history.json").read_text())
+    # model-last holds the history of every epoch run (model-best's stops at the best epoch).
+    history = json.loads((output / "model-last" / "history.json").read_text())
     tps = sorted(h["tokens_per_s"] for h in history)
     rel = lambda cmd: " ".join(os.path.relpath(c, ROOT) if os.path.isabs(c) else c for c in cmd[1:])  # noqa: E731
     lines = [
@@ -85,7 +86,9 @@ def main() -> int:
         f"- wall time (train, incl. start-up and per-epoch validation): {wall / 60:.1f} min, "
         f"{len(history)} epochs (best: epoch {metrics.get('epoch')})",
         f"- training speed: median {tps[len(tps) // 2]:,.0f} tokens/s over epochs",
-        f"- validation {HEADLINE[args.task]}: **{result[HEADLINE[args.task]]:.2f}**",
+        f"- validation {HEADLINE[args.task]} of model-best: **{result[HEADLINE[args.task]]:.2f}**",
+        "- per epoch: " + ", ".join(f"{h.get('valid_' + HEADLINE[args.task], h.get(HEADLINE[args.task], float('nan'))):.2f}"
+                                     for h in history),
         "- validation (all): `" + json.dumps({k: v for k, v in result.items() if not isinstance(v, (dict, list))}) + "`",
     ]
     with open(args.results, "a", encoding="utf-8") as fh:
