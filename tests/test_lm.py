@@ -17,6 +17,16 @@ from lstmtext.training.reporting import Reporter
 from tests.conftest import TINY_LM
 
 
+def stepped_nll(model, tok, lines: list[str]) -> float:
+    """Total NLL of ``lines`` stepped one token at a time through the numpy runtime (batch 1, no resets)."""
+    stream = [3] + [i for line in lines for i in tok.encode(line) + [3]]
+    state, nll = model.initial_state(1), 0.0
+    for prev, nxt in zip(stream[:-1], stream[1:]):
+        lp, state = model.step(np.array([prev]), state)
+        nll -= lp[0, nxt]
+    return nll
+
+
 def test_numpy_runtime_matches_keras_network(tiny_lm: Path):
     from lstmtext.lm.api import load_config, load_numpy_model
     from lstmtext.lm.network import build_lm
@@ -48,11 +58,7 @@ def test_evaluate_perplexity_is_exact(tiny_lm: Path, corpus):
     result = evaluate(b, EvalOptions(files=[corpus["valid"]], batch_size=1))
     model, tok = load_numpy_model(b)
     lines = corpus["valid"].read_text().splitlines()
-    stream = [3] + [i for line in lines for i in tok.encode(line) + [3]]
-    state, nll = model.initial_state(1), 0.0
-    for prev, nxt in zip(stream[:-1], stream[1:]):
-        lp, state = model.step(np.array([prev]), state)
-        nll -= lp[0, nxt]
+    nll = stepped_nll(model, tok, lines)
     words = sum(len(line.split()) for line in lines)
     assert result["words"] == words and result["lines"] == len(lines)
     assert result["tokens"] == words + len(lines)
@@ -174,11 +180,7 @@ def test_tied_model_trains_and_runtimes_agree(corpus, tmp_path: Path):
     b = bundle_io.read(out)
     model, tok = load_numpy_model(b)
     lines = corpus["valid"].read_text().splitlines()
-    stream = [3] + [i for line in lines for i in tok.encode(line) + [3]]
-    state, nll = model.initial_state(1), 0.0
-    for prev, nxt in zip(stream[:-1], stream[1:]):
-        lp, state = model.step(np.array([prev]), state)
-        nll -= lp[0, nxt]
+    nll = stepped_nll(model, tok, lines)
     result = evaluate(b, EvalOptions(files=[corpus["valid"]], batch_size=1))
     assert result["perplexity"] == pytest.approx(math.exp(nll / result["tokens"]), rel=1e-4)
 
