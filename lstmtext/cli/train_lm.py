@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from lstmtext.cli.console import RichReporter, err, friendly
-from lstmtext.cli.training_options import MIXED_PRECISION, STRATEGY
+from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, MIXED_PRECISION, OUTPUT,
+                                             OVERWRITE, QUIET, RESUME, SEED, SET, STRATEGY)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,16 +18,16 @@ def register(app: typer.Typer) -> None:
     def train_lm(
         train: Path = typer.Option(..., "--train", help="Training text, one sentence or paragraph a line."),
         valid: Path = typer.Option(..., "--valid", help="Validation text."),
-        output: Path = typer.Option(..., "--output", "-o", help="Output directory (model-best, model-last)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config file."),
-        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: KEY=VALUE."),
-        epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+        output: Path = OUTPUT,
+        config: Optional[Path] = CONFIG,
+        set_: Optional[List[str]] = SET,
+        epochs: Optional[int] = EPOCHS,
+        seed: Optional[int] = SEED,
         tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Use this tokenizer file."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/model-last."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT."),
-        encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the text files."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+        resume: bool = RESUME,
+        overwrite: bool = OVERWRITE,
+        encoding: str = ENCODING,
+        quiet: bool = QUIET,
         strategy: str = STRATEGY,
         mixed_precision: str = MIXED_PRECISION,
     ) -> None:

@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 
 from lstmtext.cli.console import RichReporter, err, friendly
+from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, OUTPUT, OVERWRITE, QUIET, RESUME,
+                                             SEED, SET)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,13 +19,13 @@ def register(app: typer.Typer) -> None:
         train: List[Path] = typer.Option(..., "--train", help="Tagged training data: CoNLL columns or JSONL "
                                          "(repeat for several files)."),
         valid: List[Path] = typer.Option(..., "--valid", help="Tagged validation data (selects the best model)."),
-        output: Path = typer.Option(..., "--output", "-o", help="Output directory (model-best, model-last)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config file."),
-        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: KEY=VALUE."),
-        epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/model-last."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT."),
+        output: Path = OUTPUT,
+        config: Optional[Path] = CONFIG,
+        set_: Optional[List[str]] = SET,
+        epochs: Optional[int] = EPOCHS,
+        seed: Optional[int] = SEED,
+        resume: bool = RESUME,
+        overwrite: bool = OVERWRITE,
         embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="GloVe/word2vec text file to "
                                                   "initialise word vectors (set word_dim to its size)."),
         word_column: Optional[int] = typer.Option(None, "--word-column", help="Word column, 1-based "
@@ -32,8 +34,8 @@ def register(app: typer.Typer) -> None:
                                                  "counts from the end (default: last)."),
         scheme: Optional[str] = typer.Option(None, "--scheme", help="Tag scheme of the data: iob1, iob2 "
                                              "(bio) or bioes (default: detected)."),
-        encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the data files."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+        encoding: str = ENCODING,
+        quiet: bool = QUIET,
     ) -> None:
         """Train a BiLSTM-CRF named-entity tagger with character features."""
         from lstmtext.backend import load_keras

@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 
 from lstmtext.cli.console import RichReporter, err, friendly
+from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, OUTPUT, OVERWRITE, QUIET, RESUME,
+                                             SEED, SET)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,20 +23,22 @@ def register(app: typer.Typer) -> None:
         valid: Optional[Path] = typer.Option(None, "--valid", help="Validation pairs (TSV)."),
         valid_source: Optional[Path] = typer.Option(None, "--valid-source", help="Validation source side."),
         valid_target: Optional[Path] = typer.Option(None, "--valid-target", help="Validation target side."),
-        output: Path = typer.Option(..., "--output", "-o", help="Output directory (model-best, model-last)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config file."),
-        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: KEY=VALUE."),
-        epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/model-last."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT."),
-        encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the text files."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+        output: Path = OUTPUT,
+        config: Optional[Path] = CONFIG,
+        set_: Optional[List[str]] = SET,
+        epochs: Optional[int] = EPOCHS,
+        seed: Optional[int] = SEED,
+        resume: bool = RESUME,
+        overwrite: bool = OVERWRITE,
+        encoding: str = ENCODING,
+        quiet: bool = QUIET,
     ) -> None:
         """Train a translator: BiLSTM encoder, attention LSTM decoder (validation BLEU picks the best)."""
+        from lstmtext.backend import load_keras
         from lstmtext.tasks import TrainOptions
         from lstmtext.translate.api import train as run
 
+        load_keras()  # quietly: TensorFlow's start-up chatter would bury the progress lines
         options = TrainOptions(
             output=output, train=[train] if train else [], valid=[valid] if valid else [],
             config_file=config, sets=set_ or [], epochs=epochs, seed=seed, resume=resume,

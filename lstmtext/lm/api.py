@@ -123,15 +123,6 @@ class Scorer:
         return total, count
 
 
-def _read_lines(path: Path, encoding: str) -> list[str]:
-    from lstmtext.io import iter_lines
-
-    lines = [text for _, text in iter_lines(path, encoding)]
-    if not any(line.strip() for line in lines):
-        raise DataError("file is empty", path)
-    return lines
-
-
 def _make_tokenizer(config: LMConfig, options: TrainOptions, lines: list[str]) -> Tokenizer:
     given = options.extra.get("tokenizer")
     if given:
@@ -153,6 +144,7 @@ def train(options: TrainOptions, reporter=None) -> dict:
     Returns:
         The best epoch's metrics.
     """
+    from lstmtext.io import require_nonempty
     from lstmtext.lm.data import encode_lines
     from lstmtext.training import distribute, loop
 
@@ -169,8 +161,8 @@ def train(options: TrainOptions, reporter=None) -> dict:
 
         base = config_io.from_dict(LMConfig, read(output / "model-last", TASK).config)
     config = resolve_config(options, base)
-    train_lines = _read_lines(options.train[0], options.encoding)
-    valid_lines = _read_lines(options.valid[0], options.encoding)
+    train_lines = require_nonempty(options.train[0], options.encoding)
+    valid_lines = require_nonempty(options.valid[0], options.encoding)
     # Only the chief writes into output; other workers write into a temporary copy.
     with dist.output(output, options.resume) as output, loop.output_lock(output):
         if options.resume:

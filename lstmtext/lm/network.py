@@ -143,7 +143,7 @@ def compile_lm(model: keras.Model, config: LMConfig) -> None:
     norm of a per-token mean loss: for SGD this is exactly equivalent, and
     the reported loss stays per token.
     """
-    scale = config.bptt if (config.sum_over_time and config.optimizer == "sgd") else 1.0
+    scale = lr_scale(config)
     clip = (config.clip_norm / scale) if config.clip_norm else None
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(learning_rate=config.lr * scale, global_clipnorm=clip)

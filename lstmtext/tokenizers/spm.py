@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -132,8 +131,3 @@ class SentencePieceTokenizer(Tokenizer):
         except DataError as exc:
             raise DataError(exc.message, path) from None
 
-
-def copy_model(src: Path, directory: Path) -> None:
-    """Copy a SentencePiece model file into a bundle's tokenizer directory."""
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, directory / FILENAME)
