@@ -2,7 +2,7 @@
 
 The multi-worker tests start real worker processes with ``TF_CONFIG`` and
 compare their per-step losses with a single-process run of the same global
-batch and seed.
+batch and seed, for each task (language model, tagger, translator).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from lstmtext.errors import ConfigError, TrainingError, UsageError
 from lstmtext.training import distribute
 from tests.conftest import ROOT, TINY_LM
 
-# Run by each process: trains the tiny LM through the Python API and records
-# every step's loss (the reporter sees them; bundles only keep epoch means).
+# Run by each process: trains a tiny model of a task (default lm) through the
+# Python API and records every step's loss (the reporter sees them; bundles
+# only keep epoch means).
 WORKER = r"""
-import json, os, sys
+import importlib, json, os, sys
 from pathlib import Path
 if os.environ.get("TEST_LOGICAL_CPUS"):  # several "devices" on one CPU, for --strategy mirrored
     import tensorflow as tf
@@ -34,7 +35,6 @@ if os.environ.get("TEST_LOGICAL_CPUS"):  # several "devices" on one CPU, for --s
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * int(os.environ["TEST_LOGICAL_CPUS"]))
 from lstmtext.errors import LstmtextError
-from lstmtext.lm.api import train
 from lstmtext.tasks import TrainOptions
 from lstmtext.training.reporting import Reporter
 
@@ -45,6 +45,7 @@ class Steps(Reporter):
 
 for args in json.loads(sys.argv[1]):  # one or more trainings, one after the other
     Steps.losses = []
+    train = importlib.import_module(f"lstmtext.{args.get('task', 'lm')}.api").train
     try:
         metrics = train(TrainOptions(output=Path(args["output"]), train=[Path(args["train"])],
                                      valid=[Path(args["valid"])], sets=args["sets"], epochs=args["epochs"],
@@ -118,6 +119,55 @@ def lm_args(d: Path, corpus, strategy: str, epochs: int = 1, name: str = "out") 
             "valid": str(corpus["valid"]), "sets": SETS, "epochs": epochs, "strategy": strategy}
 
 
+# Tiny tagger and translator: gradient clipping and a learning-rate decay in
+# the run, no dropout (its masks depend on the rows a replica holds). 36
+# sentences in batches of 8 leave a short last batch each epoch. Lengths are
+# padded so that every batch has one shape (each new shape costs a trace).
+TASK_SETS = {
+    "ner": ["word_dim=8", "casing_dim=2", "char_dim=4", "char_filters=4", "hidden_size=8", "batch_size=8",
+            "eval_batch_size=16", "patience=0", "lr=0.01", "optimizer=adam", "lr_schedule=step",
+            "lr_decay_start=1", "dropout=0.0", "clip_norm=0.5", "length_bucket=16", "max_word_length=4"],
+    "translate": ["tokenizer=word", "vocab_size=100", "embedding_dim=8", "encoder_units=8", "decoder_units=16",
+                  "attention_units=8", "batch_size=8", "dropout=0.0", "lr=0.01", "lr_schedule=step",
+                  "lr_decay_start=1", "patience=0", "early_stopping=loss", "clip_norm=0.5", "pad_multiple=16"],
+}
+TASK_MONITOR = {"ner": "f1", "translate": "valid_loss"}
+TASKS = sorted(TASK_SETS)
+
+
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory) -> dict:
+    """Training and validation files of the tagger and the translator."""
+    from tests.test_ner import make_sentences, write_conll
+    from tests.toy_pair import corpus as toy_corpus
+
+    d = tmp_path_factory.mktemp("task_data")
+    pairs = toy_corpus(52, seed=5)
+    (d / "train.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs[:36]), encoding="utf-8")
+    (d / "valid.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs[36:]), encoding="utf-8")
+    return {"ner": {"train": write_conll(d / "train.conll", make_sentences(36, 1)),
+                    "valid": write_conll(d / "valid.conll", make_sentences(20, 2))},
+            "translate": {"train": d / "train.tsv", "valid": d / "valid.tsv"}}
+
+
+def task_args(d: Path, task: str, data: dict, strategy: str, name: str) -> dict:
+    return {**lm_args(d, data[task], strategy, epochs=2, name=name), "task": task, "sets": TASK_SETS[task]}
+
+
+@pytest.fixture(scope="module")
+def task_references(worker_script, task_data, tmp_path_factory) -> dict:
+    """In one process with two logical CPU devices: a plain run of each task, then a mirrored tagger.
+
+    The tagger's inputs are a dict of arrays, split into per-replica values.
+    """
+    d = tmp_path_factory.mktemp("task_single")
+    names = [(task, "one") for task in TASKS] + [("ner", "mirrored")]
+    runs = [task_args(d, task, task_data, strategy, f"{task}-{strategy}") for task, strategy in names]
+    code, err = finish(start(worker_script, runs, TEST_LOGICAL_CPUS="2"))
+    assert code == 0, err[-3000:]
+    return {name: json.loads((d / f"{name[0]}-{name[1]}.json").read_text()) for name in names}
+
+
 @pytest.fixture(scope="module")
 def reference_runs(worker_script, corpus, tmp_path_factory) -> dict:
     """One process, two logical CPU devices: a plain run (no tf.distribute), then a mirrored one.
@@ -133,11 +183,11 @@ def reference_runs(worker_script, corpus, tmp_path_factory) -> dict:
             "mirrored_config": json.loads((d / "mirrored" / "model-last" / "config.json").read_text())}
 
 
-def assert_same_curve(reference: dict, run: dict) -> None:
+def assert_same_curve(reference: dict, run: dict, monitor: str = "valid_perplexity", steps: int = 50) -> None:
     a, b = np.array(reference["losses"]), np.array(run["losses"])
-    assert a.shape == b.shape and a.size > 50
+    assert a.shape == b.shape and a.size > steps
     np.testing.assert_allclose(b, a, rtol=0, atol=1e-4)
-    assert abs(run["metrics"]["valid_perplexity"] - reference["metrics"]["valid_perplexity"]) < 1e-3
+    assert abs(run["metrics"][monitor] - reference["metrics"][monitor]) < 1e-3
 
 
 # ------------------------------------------------------------ two workers
@@ -159,6 +209,32 @@ def test_two_workers_train_like_one_process(worker_script, reference_runs, corpu
                                   "mixed_precision": "off"}
     for args in runs:  # both workers report the global loss of each step
         assert_same_curve(reference_runs["single"], json.loads(Path(args["losses"]).read_text()))
+
+
+def test_two_workers_train_tagger_and_translator_like_one_process(worker_script, task_data, task_references,
+                                                                   tmp_path: Path):
+    configs = cluster(tmp_path)
+    # Each worker trains the tagger, then the translator (one process start for both).
+    runs = [[task_args(tmp_path, task, task_data, "multiworker", f"{task}{i}") for task in TASKS]
+            for i in range(2)]
+    procs = [start(worker_script, args, TF_CONFIG=tf_config) for args, tf_config in zip(runs, configs)]
+    for code, err in [finish(p) for p in procs]:
+        assert code == 0, err[-3000:]
+    for task in TASKS:
+        # Exactly one bundle, the chief's; it records the strategy.
+        assert sorted(p.name for p in (tmp_path / f"{task}0").iterdir()) == ["model-best", "model-last"]
+        assert not (tmp_path / f"{task}1").exists()
+        config = json.loads((tmp_path / f"{task}0" / "model-last" / "config.json").read_text())
+        assert config["training"] == {"strategy": "multiworker", "workers": 2, "replicas": 2,
+                                      "mixed_precision": "off"}
+        for i in range(2):  # both workers report the global loss of each step
+            assert_same_curve(task_references[task, "one"], json.loads((tmp_path / f"{task}{i}.json").read_text()),
+                              TASK_MONITOR[task], steps=8)
+
+
+def test_mirrored_tagger_trains_like_one(task_references):
+    # Two replicas in one process: each step's batch dict goes out as per-replica values.
+    assert_same_curve(task_references["ner", "one"], task_references["ner", "mirrored"], "f1", steps=8)
 
 
 def test_mirrored_over_two_devices_trains_like_one(reference_runs):
@@ -266,6 +342,34 @@ def test_sum_losses_are_refused_under_replicas():
     distribute.Distribution().prepare(model)  # fine on one device
 
 
+def test_losses_are_means_over_real_tokens_and_sentences():
+    """Replica-safe reductions that keep the one-device values; padding rows change nothing."""
+    import keras
+
+    from lstmtext.ner.heads import softmax_loss
+    from lstmtext.ner.network import _mean_over_sentences
+    from lstmtext.translate.network import SmoothedCrossEntropy
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 4, 6)).astype("float32")
+    ids = np.array([[3, 4, 2, 0], [5, 2, 0, 0], [0, 0, 0, 0]])  # the last row is padding
+    smoothed = SmoothedCrossEntropy(0.1)
+    assert smoothed.reduction == "sum_over_batch_size"
+    logp = np.asarray(keras.ops.log_softmax(logits, axis=-1))
+    per_token = -0.9 * np.take_along_axis(logp, ids[..., None], -1)[..., 0] - 0.1 * logp.mean(-1)
+    np.testing.assert_allclose(float(smoothed(ids, logits)), per_token[ids != 0].mean(), rtol=1e-5)
+
+    tags = np.where(ids > 0, ids % 3, -1)
+    loss = _mean_over_sentences(softmax_loss)
+
+    def tagger(y, pred):  # Keras' sum_over_batch_size reduction of a loss function
+        return float(np.mean(loss(keras.ops.convert_to_tensor(y), pred)))
+
+    per_sentence = np.asarray(softmax_loss(tags[:2], logits[:2]))
+    np.testing.assert_allclose(tagger(tags, logits), per_sentence.mean(), rtol=1e-5)
+    np.testing.assert_allclose(tagger(tags[:2], logits[:2]), per_sentence.mean(), rtol=1e-5)
+
+
 @pytest.mark.parametrize("clip", [{"global_clipnorm": 1.0}, {"clipnorm": 1.0}, {"clipvalue": 0.5}])
 def test_clipping_moves_after_the_all_reduce_unchanged(clip):
     import keras
@@ -284,11 +388,13 @@ def test_clipping_moves_after_the_all_reduce_unchanged(clip):
         np.testing.assert_allclose(tf.convert_to_tensor(g).numpy(), tf.convert_to_tensor(e).numpy(), rtol=1e-6)
 
 
-def test_strategy_flags_on_the_command_line(corpus, tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("task", ["lm", *TASKS])
+def test_strategy_flags_on_the_command_line(task, corpus, tmp_path: Path, monkeypatch):
     from tests.test_cli import assert_one_line_error, run
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    base = ["train", "lm", "--train", corpus["train"], "--valid", corpus["valid"], "-o", tmp_path / "o"]
+    # The flags are checked before any file is read.
+    base = ["train", task, "--train", corpus["train"], "--valid", corpus["valid"], "-o", tmp_path / "o"]
     assert_one_line_error(run(*base, "--strategy", "multiworker"), "TF_CONFIG")
     assert_one_line_error(run(*base, "--mixed-precision", "int8"), "--mixed-precision")
     assert not (tmp_path / "o").exists()
@@ -318,6 +424,64 @@ def test_mixed_precision_lm(precision, corpus):
     batch = next(iter(task.train_batches(0)))
     assert np.isfinite(task.model.train_on_batch(batch.x, batch.y))
     assert task.model.predict_on_batch(batch.x).dtype == np.float32
+
+
+def ner_task(dist):
+    """A tiny tagger's training task, its model built under ``dist``."""
+    from lstmtext.ner import features, network
+    from lstmtext.ner.config import NERConfig
+    from lstmtext.ner.trainer import NERTask
+    from tests.test_ner import make_sentences
+
+    data = [([w for w, _ in s], [t for _, t in s]) for s in make_sentences(8, 1)]
+    tags = sorted({t for _, ts in data for t in ts})
+    vocab = features.Vocab.build([w for w, _ in data], tags, max_word_length=4)
+    config = NERConfig(word_dim=8, casing_dim=2, char_dim=4, char_filters=4, hidden_size=8, batch_size=4,
+                       length_bucket=16, max_word_length=4)
+    with dist.scope():
+        model = network.build_model(config, vocab, None)
+    dist.prepare(model)
+    return NERTask(config, vocab, model, data, data, "iob2", {}, fixed_chars=False, dist=dist)
+
+
+def translate_task(dist):
+    """A tiny translator's training task, built under ``dist``."""
+    from lstmtext.tokenizers import train_tokenizer
+    from lstmtext.translate.api import TranslateTrainTask
+    from lstmtext.translate.config import TranslateConfig
+    from lstmtext.translate.data import encode_source, encode_target
+    from tests.toy_pair import corpus as toy_corpus
+
+    sources, targets = zip(*toy_corpus(10, seed=5))
+    tok = train_tokenizer(list(sources + targets), 0, "word")
+    ids = (encode_source(tok, list(sources)), encode_target(tok, list(targets)))
+    config = TranslateConfig(tokenizer="word", embedding_dim=8, encoder_units=8, decoder_units=16,
+                             attention_units=8, batch_size=4, pad_multiple=16)
+    return TranslateTrainTask(config, tok, tok, ids, ids, (list(sources), list(targets)), {}, dist)
+
+
+# Per task: how to build it and the layer whose scores must stay float32.
+MIXED = {"ner": (ner_task, "crf"), "translate": (translate_task, "logits")}
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+@pytest.mark.parametrize("task_name", TASKS)
+def test_mixed_precision_tagger_and_translator(task_name, precision):
+    import keras
+
+    make, float32_layer = MIXED[task_name]
+    task = make(distribute.setup("one", precision))
+    assert keras.config.dtype_policy().name == "float32"  # the policy does not leak
+    lstms = lstm_layers(task.model)
+    assert lstms and all(lstm.compute_dtype == precision and lstm.variable_dtype == "float32" for lstm in lstms)
+    assert all(v.dtype == "float32" for v in task.model.weights)
+    assert task.model.get_layer(float32_layer).compute_dtype == "float32"
+    if precision == "float16":  # small gradients would underflow without loss scaling
+        assert isinstance(task.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    for batch in task.train_batches(0):  # one shape: traced once
+        assert np.isfinite(task.model.train_on_batch(batch.x, batch.y))
+    assert task.model.predict_on_batch(batch.x).dtype == np.float32
+    assert task.validate()  # scores from the float32 weights
 
 
 # ------------------------------------------------------------ GPU readiness

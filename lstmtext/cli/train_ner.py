@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from lstmtext.cli.console import RichReporter, err, friendly
-from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, OUTPUT, OVERWRITE, QUIET, RESUME,
-                                             SEED, SET)
+from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, MIXED_PRECISION, OUTPUT,
+                                             OVERWRITE, QUIET, RESUME, SEED, SET, STRATEGY)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
                                              "(bio) or bioes (default: detected)."),
         encoding: str = ENCODING,
         quiet: bool = QUIET,
+        strategy: str = STRATEGY,
+        mixed_precision: str = MIXED_PRECISION,
     ) -> None:
         """Train a BiLSTM-CRF named-entity tagger with character features."""
         from lstmtext.backend import load_keras
@@ -44,7 +46,8 @@ def register(app: typer.Typer) -> None:
         from lstmtext.tasks import TrainOptions
 
         extra = {"embeddings": str(embeddings) if embeddings else None, "word_column": word_column,
-                 "tag_column": tag_column, "scheme": normalize_scheme(scheme) if scheme else None}
+                 "tag_column": tag_column, "scheme": normalize_scheme(scheme) if scheme else None,
+                 "strategy": strategy, "mixed_precision": mixed_precision}
         options = TrainOptions(output=output, train=list(train), valid=list(valid), config_file=config,
                                sets=set_ or [], epochs=epochs, seed=seed, resume=resume, overwrite=overwrite,
                                encoding=encoding, extra={k: v for k, v in extra.items() if v is not None})

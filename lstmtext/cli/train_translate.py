@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from lstmtext.cli.console import RichReporter, err, friendly
-from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, OUTPUT, OVERWRITE, QUIET, RESUME,
-                                             SEED, SET)
+from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, MIXED_PRECISION, OUTPUT,
+                                             OVERWRITE, QUIET, RESUME, SEED, SET, STRATEGY)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = OVERWRITE,
         encoding: str = ENCODING,
         quiet: bool = QUIET,
+        strategy: str = STRATEGY,
+        mixed_precision: str = MIXED_PRECISION,
     ) -> None:
         """Train a translator: BiLSTM encoder, attention LSTM decoder (validation BLEU picks the best)."""
         from lstmtext.backend import load_keras
@@ -44,7 +46,8 @@ def register(app: typer.Typer) -> None:
             config_file=config, sets=set_ or [], epochs=epochs, seed=seed, resume=resume,
             overwrite=overwrite, encoding=encoding,
             extra={"train_source": train_source, "train_target": train_target,
-                   "valid_source": valid_source, "valid_target": valid_target},
+                   "valid_source": valid_source, "valid_target": valid_target,
+                   "strategy": strategy, "mixed_precision": mixed_precision},
         )
         metrics = run(options, RichReporter(quiet))
         if metrics and not quiet:

@@ -38,7 +38,10 @@ def train(options: TrainOptions, reporter=None) -> dict:
     """Train a BiLSTM-CRF tagger.
 
     ``options.extra`` may hold ``embeddings``, ``word_column``,
-    ``tag_column`` and ``scheme`` (config keys set from the command line).
+    ``tag_column`` and ``scheme`` (config keys set from the command line),
+    and ``strategy`` and ``mixed_precision`` (see
+    :mod:`lstmtext.training.distribute`; only the chief worker writes into
+    ``options.output``).
 
     Returns:
         The best epoch's metrics (``f1``, ``precision``, ``recall``,

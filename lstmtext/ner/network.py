@@ -73,16 +73,17 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
         x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     num_tags = len(vocab.tags)
     emissions = keras.layers.Dense(num_tags, name="emissions")(x)
+    # The scores and the loss stay float32 under a mixed-precision policy.
     if config.head == "crf":
         pairs, starts, ends = constraints if constraints is not None else (None, None, None)
-        crf = CRF(num_tags, pairs, starts, ends, name="crf")
+        crf = CRF(num_tags, pairs, starts, ends, dtype="float32", name="crf")
         out = crf(emissions)
-        loss = crf.loss
+        per_sentence = crf.loss
     else:
         from lstmtext.ner.heads import TokenScores, softmax_loss
 
-        out = TokenScores(name="token_scores")(emissions)
-        loss = softmax_loss
+        out = TokenScores(dtype="float32", name="token_scores")(emissions)
+        per_sentence = softmax_loss
     model = keras.Model({"words": words, "casing": casing, "chars": chars}, out, name="tagger")
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(config.lr, momentum=0.9, global_clipnorm=config.clip_norm or None)
@@ -92,8 +93,27 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
         opt = keras.optimizers.Adam(config.lr, global_clipnorm=config.clip_norm or None)
     # Without jit, JAX runs every op eagerly (about 100 times slower).
     jit = bool(config.jit_compile) or keras.backend.backend() == "jax"
-    model.compile(optimizer=opt, loss=loss, jit_compile=jit)
+    model.compile(optimizer=opt, loss=_mean_over_sentences(per_sentence), jit_compile=jit)
     return model
+
+
+def _mean_over_sentences(per_sentence):
+    """A Keras loss: the mean of ``per_sentence`` over the batch's real sentences.
+
+    All-padding rows (tags all ``-1``; they complete a short last batch to
+    the global batch size) change neither the loss nor the gradient, and N
+    replicas train like one device with the global batch.
+    """
+    from keras import ops
+
+    from lstmtext.training.distribute import mean_over_real
+
+    def loss(y_true, y_pred):
+        real = ops.any(ops.greater_equal(y_true, 0), axis=-1)
+        return mean_over_real(per_sentence(y_true, y_pred), real)
+
+    loss.__name__ = getattr(per_sentence, "__name__", "loss")
+    return loss
 
 
 def model_arrays(model) -> dict[str, np.ndarray]:

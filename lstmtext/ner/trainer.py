@@ -46,13 +46,19 @@ class NERTask:
         valid: Validation tokens and gold tags in the validation data's scheme.
         valid_scheme: That scheme.
         meta: Extra fields for ``config.json``.
+        fixed_chars: Pad characters to the longest word and every batch to
+            ``batch_size`` rows (compiled steps see fewer shapes).
+        dist: The strategy it trains under (default: one device).
     """
 
     monitor = "f1"
     monitor_mode = "max"
 
     def __init__(self, config: NERConfig, vocab: Vocab, model, train: list[tuple[list[str], list[str]]],
-                 valid: list[tuple[list[str], list[str]]], valid_scheme: str, meta: dict, fixed_chars: bool):
+                 valid: list[tuple[list[str], list[str]]], valid_scheme: str, meta: dict, fixed_chars: bool,
+                 dist=None):
+        from lstmtext.training.distribute import Distribution
+
         self.config = config
         self.vocab = vocab
         self.model = model
@@ -61,6 +67,7 @@ class NERTask:
         self.valid_scheme = valid_scheme
         self.meta = meta
         self.fixed_chars = fixed_chars
+        self.dist = dist or Distribution()
         self.train_ids = [vocab.word_ids(t) for t, _ in train]
         counts = collections.Counter(i for ids in self.train_ids for i in ids)
         self.singletons = {i for i, c in counts.items() if c == 1}
@@ -97,13 +104,14 @@ class NERTask:
                 ids.append(row)
             x = encode(self.vocab, tokens, cfg.length_bucket, width, ids)
             y = encode_tags(self.vocab, [self.train[i][1] for i in idx], x["words"].shape[1])
-            if self.fixed_chars and len(idx) < cfg.batch_size:
-                # Compiled steps: pad a short last batch with empty sentences
-                # (all padding, CRF loss exactly 0) rather than compile the
-                # step again for another batch size.
+            if (self.fixed_chars or self.dist.distributed) and len(idx) < cfg.batch_size:
+                # Pad a short last batch with empty sentences (all padding,
+                # no loss): compiled steps are not compiled again for another
+                # batch size, and every replica gets its equal share of rows.
                 extra = cfg.batch_size - len(idx)
                 x = {k: np.pad(v, [(0, extra)] + [(0, 0)] * (v.ndim - 1)) for k, v in x.items()}
                 y = np.pad(y, [(0, extra), (0, 0)], constant_values=-1)
+            x, y = self.dist.local_batch(x, y)
             yield Batch(x, y, int(sum(len(t) for t in tokens)))
 
     def numpy_tagger(self):
@@ -135,7 +143,8 @@ class NERTask:
     def write_bundle(self, directory: Path, metrics: dict, history: list) -> None:
         from lstmtext.weights import save_model_weights
 
-        bundle_io.write_config(directory, "ner", dataclasses.asdict(self.config), **self.meta)
+        bundle_io.write_config(directory, "ner", dataclasses.asdict(self.config),
+                               **{**self.meta, "training": self.dist.describe()})
         bundle_io.write_json(directory, "vocab.json", self.vocab.to_json())
         save_model_weights(self.model, directory / "weights.h5", self.config.weights_dtype)
         bundle_io.write_json(directory, "metrics.json", {**metrics, "per_type": self.last_per_type})
@@ -152,7 +161,7 @@ def _restore(output: Path) -> tuple[NERConfig, Vocab, dict]:
     config = NERConfig(**last.config)
     vocab = Vocab.from_json(last.json("vocab.json"), last.config)
     meta = {k: v for k, v in last.meta.items()
-            if k not in ("format", "format_version", "task", "config", "versions", "created")}
+            if k not in ("format", "format_version", "task", "config", "versions", "created", "training")}
     return config, vocab, meta
 
 
@@ -162,6 +171,7 @@ def train(options, reporter) -> dict:
 
     from lstmtext.config import resolve
     from lstmtext.ner.network import build_model
+    from lstmtext.training import distribute
     from lstmtext.training.loop import LoopConfig, check_output, fit, output_lock, set_seed
 
     if not options.train:
@@ -169,15 +179,19 @@ def train(options, reporter) -> dict:
     if not options.valid:
         raise UsageError("--valid is required (validation entity F1 selects the best model)")
     output = Path(options.output)
+    # First: the multi-worker strategy must start before TensorFlow runs anything.
+    dist = distribute.setup((options.extra or {}).get("strategy") or "auto",
+                            (options.extra or {}).get("mixed_precision") or "off")
     check_output(output, options.resume, options.overwrite)
     extra = {k: v for k, v in (options.extra or {}).items() if k in NERConfig.__dataclass_fields__}
     if options.epochs is not None:
         extra["epochs"] = options.epochs
     if options.seed is not None:
         extra["seed"] = options.seed
-    with output_lock(output):
+    # Only the chief writes into output; other workers write into a temporary copy.
+    with dist.output(output, options.resume) as out, output_lock(out):
         if options.resume:
-            base, vocab, meta = _restore(output)
+            base, vocab, meta = _restore(out)
             config = resolve(NERConfig, None, options.sets, {"epochs": extra.get("epochs")}, base=base)
         else:
             config = resolve(NERConfig, options.config_file, options.sets, extra)
@@ -199,16 +213,21 @@ def train(options, reporter) -> dict:
         if jax and not config.jit_compile:
             # Without jit, JAX runs each op eagerly: about 100x slower.
             config = dataclasses.replace(config, jit_compile=True)
-        model = build_model(config, vocab, schemes.allowed(vocab.tags, internal) if config.head == "crf" else None,
-                            embeddings)
+        dist.check_same("vocabulary and training data", [vocab.to_json(), train_data])
+        dist.per_replica_batch(config.batch_size)  # the global batch must divide over the replicas
+        with dist.scope():
+            model = build_model(config, vocab,
+                                schemes.allowed(vocab.tags, internal) if config.head == "crf" else None, embeddings)
+        dist.prepare(model)
         task = NERTask(config, vocab, model, train_data, valid_data, valid_scheme, meta,
-                       fixed_chars=bool(config.jit_compile))
+                       fixed_chars=bool(config.jit_compile), dist=dist)
         loop = LoopConfig(epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule,
                           lr_decay=config.lr_decay, lr_decay_start=config.lr_decay_start, min_lr=config.min_lr,
                           patience=config.patience, seed=config.seed)
-        result = fit(task, output, loop, reporter, resume=options.resume)
-    best = bundle_io.read(output / "model-best", "ner")
-    result["per_type"] = (best.json("metrics.json") or {}).get("per_type", {})
+        with dist.failures(out):
+            result = fit(task, out, loop, reporter, resume=options.resume)
+        best = bundle_io.read(out / "model-best", "ner")
+        result["per_type"] = (best.json("metrics.json") or {}).get("per_type", {})
     result["output"] = str(output)
     return result
 

@@ -510,3 +510,39 @@ def setup(strategy: str = "auto", mixed_precision: str = "off") -> Distribution:
                          "number of devices")
     return Distribution(name=strategy, strategy=tf_strategy, worker=worker, replicas=replicas,
                         mixed_precision=mixed_precision)
+
+
+# ------------------------------------------------------------------ losses
+def replica_sum(value):
+    """``value`` summed over the replicas of a ``tf.distribute`` training step; itself elsewhere."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()  # None while building, outside a step
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def mean_over_real(values, real):
+    """Scale per-element losses so Keras' ``sum_over_batch_size`` mean is their mean over the real elements.
+
+    Keras divides a loss's sum by its element count on each replica, and
+    the replicas' shares (equal parts of the global batch) add up. Scaled
+    here by ``elements / real elements`` of the whole global batch (summed
+    over the replicas), the result is the mean over the batch's real
+    elements: N replicas train exactly like one device with the global
+    batch, and padding (``real`` 0) changes nothing.
+
+    Args:
+        values: Per-element losses (float32).
+        real: 1.0 for real elements, 0.0 for padding; the shape of ``values``.
+    """
+    from keras import ops
+
+    real = ops.cast(real, "float32")
+    counts = replica_sum(ops.stack([ops.cast(ops.size(real), "float32"), ops.sum(real)]))
+    return values * real * ops.stop_gradient(counts[0] / ops.maximum(counts[1], 1.0))

@@ -129,19 +129,24 @@ class TranslateTrainTask:
 
     def __init__(self, config: TranslateConfig, src_tok: Tokenizer, tgt_tok: Tokenizer,
                  train_ids: tuple[list, list], valid_ids: tuple[list, list], valid_text: tuple[list, list],
-                 summary: dict):
+                 summary: dict, dist=None):
+        from lstmtext.training.distribute import Distribution
         from lstmtext.translate.network import build_translator, compile_translator
 
         self.config, self.src_tok, self.tgt_tok = config, src_tok, tgt_tok
+        self.dist = dist or Distribution()
         self.train_src, self.train_tgt = train_ids
         self.valid_src, self.valid_tgt = valid_ids
         self.valid_sources, self.valid_refs = valid_text
         self.summary = summary
         self.monitor = "valid_bleu" if config.early_stopping == "bleu" else "valid_loss"
         self.monitor_mode = "max" if config.early_stopping == "bleu" else "min"
-        self.parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
-        self.model = self.parts.model
-        compile_translator(self.model, config)
+        self.dist.per_replica_batch(config.batch_size)  # the global batch must divide over the replicas
+        with self.dist.scope():
+            self.parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
+            self.model = self.parts.model
+            compile_translator(self.model, config)
+        self.dist.prepare(self.model)
         from lstmtext.translate.decoding import ModelStepper
 
         self.translator = Translator(config, src_tok, tgt_tok,
@@ -176,7 +181,9 @@ class TranslateTrainTask:
         rng = np.random.default_rng([self.config.seed, 1_000_000 + epoch])
         for b in batches([self.train_src[i] for i in idx], [self.train_tgt[i] for i in idx],
                          self.config.batch_size, self.config.pad_multiple, rng):
-            yield Batch(x=[b.source, b.target_in], y=b.target_out, tokens=b.tokens)
+            # Every batch has batch_size rows; each replica takes its share.
+            x, y = self.dist.local_batch([b.source, b.target_in], b.target_out)
+            yield Batch(x=x, y=y, tokens=b.tokens)
 
     def validate(self) -> dict:
         from lstmtext.translate.data import batches
@@ -203,14 +210,19 @@ class TranslateTrainTask:
         return metrics
 
     def write_bundle(self, directory: Path, metrics: dict, history: list) -> None:
-        write_bundle(directory, self.config, self.src_tok, self.tgt_tok, self.model, self.summary)
+        write_bundle(directory, self.config, self.src_tok, self.tgt_tok, self.model, self.summary,
+                     training=self.dist.describe())
         write_json(directory, "metrics.json", metrics)
         write_json(directory, "history.json", history)
 
 
 def write_bundle(directory: Path, config: TranslateConfig, src_tok: Tokenizer, tgt_tok: Tokenizer, model,
-                 summary: dict) -> None:
-    """Write config, tokenizers and weights of a translator into ``directory``."""
+                 summary: dict, training: dict | None = None) -> None:
+    """Write config, tokenizers and weights of a translator into ``directory``.
+
+    ``training`` (the strategy it trained under, see
+    :meth:`~lstmtext.training.distribute.Distribution.describe`) goes into ``config.json``.
+    """
     from lstmtext.weights import save_model_weights
 
     src_tok.save(directory / "tokenizer" / "source")
@@ -223,7 +235,7 @@ def write_bundle(directory: Path, config: TranslateConfig, src_tok: Tokenizer, t
                  tokenizer={"joint": config.joint_vocab, "source": src_tok.describe(),
                             "target": tgt_tok.describe()},
                  parameters=int(sum(int(np.prod(v.shape)) for v in model.weights)),
-                 data=summary)
+                 data=summary, **({"training": training} if training else {}))
 
 
 def resolve_config(options: TrainOptions, base: TranslateConfig | None = None) -> TranslateConfig:
@@ -268,19 +280,25 @@ def train(options: TrainOptions, reporter=None) -> dict:
     Training data is ``options.train`` (one TSV file) or
     ``options.extra["train_source"]``/``["train_target"]``; validation likewise
     with ``valid``. Without validation data the last 2% of the training pairs
-    (at most 1000) are held out.
+    (at most 1000) are held out. ``options.extra["strategy"]`` and
+    ``["mixed_precision"]`` choose how it trains (see
+    :mod:`lstmtext.training.distribute`; only the chief worker writes into
+    ``options.output``).
 
     Returns:
         The best epoch's metrics.
     """
     from lstmtext.translate.data import encode_source, encode_target, filter_long, read_parallel
-    from lstmtext.training import loop
+    from lstmtext.training import distribute, loop
 
     output = Path(options.output)
     train_args = _data_args(options.train, options.extra, "train_")
     valid_args = _data_args(options.valid, options.extra, "valid_")
     if not train_args:
         raise UsageError("give --train FILE.tsv or --train-source and --train-target")
+    # First: the multi-worker strategy must start before TensorFlow runs anything.
+    dist = distribute.setup(options.extra.get("strategy") or "auto",
+                            options.extra.get("mixed_precision") or "off")
     loop.check_output(output, options.resume, options.overwrite)
     base = None
     if options.resume:
@@ -299,7 +317,8 @@ def train(options: TrainOptions, reporter=None) -> dict:
 
         valid_text = ParallelText(train_text.sources[-n:], train_text.targets[-n:], {})
         train_text = ParallelText(train_text.sources[:-n], train_text.targets[:-n], train_text.skipped)
-    with loop.output_lock(output):
+    # Only the chief writes into output; other workers write into a temporary copy.
+    with dist.output(output, options.resume) as output, loop.output_lock(output):
         if options.resume:
             src_tok = load_tokenizer(output / "model-last" / "tokenizer" / "source")
             tgt_tok = load_tokenizer(output / "model-last" / "tokenizer" / "target")
@@ -323,14 +342,17 @@ def train(options: TrainOptions, reporter=None) -> dict:
             reporter.message(f"{len(train_src)} training pairs ({summary['skipped_empty']} empty, "
                              f"{summary['skipped_long_line'] + long_skipped} too long skipped); "
                              f"vocabulary {src_tok.vocab_size}/{tgt_tok.vocab_size}")
+        dist.check_same("tokenizers and training data",
+                        [src_tok.describe(), tgt_tok.describe(), train_src, train_tgt])
         task = TranslateTrainTask(config, src_tok, tgt_tok, (train_src, train_tgt), (valid_src, valid_tgt),
-                                  (valid_text.sources, valid_text.targets), summary)
+                                  (valid_text.sources, valid_text.targets), summary, dist)
         loop_config = loop.LoopConfig(
             epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule, lr_decay=config.lr_decay,
             lr_decay_start=config.lr_decay_start, min_lr=config.min_lr, patience=config.patience,
             seed=config.seed,
         )
-        return loop.fit(task, output, loop_config, reporter, resume=options.resume)
+        with dist.failures(output):
+            return loop.fit(task, output, loop_config, reporter, resume=options.resume)
 
 
 # ---------------------------------------------------------------- evaluate / predict / info

@@ -77,9 +77,11 @@ class LogSoftmax(layers.Layer):
 class SmoothedCrossEntropy(keras.losses.Loss):
     """Label-smoothed cross-entropy, averaged over the real (non-padding) target tokens.
 
-    The smoothing mass is spread uniformly over the vocabulary. The per-token
-    values are divided by the batch's real token count and summed, so a batch
-    of short sentences weighs each token as much as one of long sentences.
+    The smoothing mass is spread uniformly over the vocabulary. The loss is the
+    mean over the batch's real target tokens (see :func:`lstmtext.training.distribute.mean_over_real`), so
+    a batch of short sentences weighs each token as much as one of long
+    sentences, and the reduction is ``sum_over_batch_size``, which
+    ``tf.distribute`` divides over replicas correctly.
 
     Args:
         smoothing: Probability mass moved from the reference token.
@@ -88,7 +90,7 @@ class SmoothedCrossEntropy(keras.losses.Loss):
 
     def __init__(self, smoothing: float = 0.1, name: str = "smoothed_cross_entropy", **kwargs):
         kwargs.pop("reduction", None)
-        super().__init__(name=name, reduction="sum", **kwargs)
+        super().__init__(name=name, reduction="sum_over_batch_size", **kwargs)
         self.smoothing = smoothing
 
     def call(self, y_true, y_pred):
@@ -98,8 +100,9 @@ class SmoothedCrossEntropy(keras.losses.Loss):
             y = ops.squeeze(y, -1)
         nll = -ops.squeeze(ops.take_along_axis(logp, ops.expand_dims(y, -1), axis=-1), -1)
         loss = (1.0 - self.smoothing) * nll - self.smoothing * ops.mean(logp, axis=-1)
-        mask = ops.cast(ops.not_equal(y, PAD_ID), "float32")
-        return loss * mask / ops.maximum(ops.sum(mask), 1.0)
+        from lstmtext.training.distribute import mean_over_real
+
+        return mean_over_real(loss, ops.not_equal(y, PAD_ID))
 
     def get_config(self):
         return {"name": self.name, "smoothing": self.smoothing}
@@ -205,7 +208,7 @@ def build_translator(config: TranslateConfig, source_vocab: int, target_vocab: i
     mask_in = keras.Input(shape=(None,), name="source_mask_in")
     state_in = [keras.Input(shape=(c.decoder_units,), name=f"state_{i}") for i in range(decoder.state_size)]
     out, attention, *new_states = decoder(target_embedding(prev), memory_in, mask_in, state_in)
-    log_probs = LogSoftmax(name="log_probs")(output_layer(out))
+    log_probs = LogSoftmax(dtype="float32", name="log_probs")(output_layer(out))
     step = keras.Model([prev, memory_in, mask_in, *state_in], [log_probs, *new_states, attention],
                        name="decoder_step")
     return TranslatorParts(model=model, encoder=encoder, step=step, num_states=decoder.state_size)
