@@ -17,7 +17,7 @@ from typing import Iterator
 
 
 @contextlib.contextmanager
-def _silenced_stderr() -> Iterator[None]:
+def silenced_stderr() -> Iterator[None]:
     try:
         saved = os.dup(2)
     except OSError:  # no stderr to silence
@@ -40,7 +40,7 @@ def load_keras():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _silenced_stderr():
+    with silenced_stderr():
         import keras
 
         if keras.backend.backend() == "tensorflow":
@@ -48,3 +48,15 @@ def load_keras():
 
             tf.config.list_physical_devices()
     return keras
+
+
+def quiet_tensorflow():
+    """Import and return ``tensorflow`` without its start-up chatter (for exporters)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with silenced_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    return tf

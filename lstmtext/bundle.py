@@ -150,12 +150,16 @@ def _check_value(path: Path, key: str, value: Any) -> None:
                 break
 
 
-def read(path: str | Path, task: str | None = None) -> Bundle:
+def read(path: str | Path, task: str | None = None, check_weights: bool = True) -> Bundle:
     """Read and validate a bundle's ``config.json``.
 
     Args:
         path: A bundle or a training output directory.
         task: If given, the bundle must be for this task.
+        check_weights: Also check every HDF5 file's header now. Commands that
+            may run on the LiteRT parts pass ``False`` (no h5py import): the
+            weights are checked anyway when they are read
+            (:func:`lstmtext.weights.load_arrays`).
 
     Raises:
         BundleError: if the bundle is missing, malformed, unsafe, too new or
@@ -192,8 +196,9 @@ def read(path: str | Path, task: str | None = None) -> Bundle:
     _check_schema(cfg_path, btask, config)
     for key, value in _numbers(meta.get("tokenizer"), "tokenizer"):
         _check_value(cfg_path, key, value)
-    for h5 in sorted(p.rglob("*.h5")):
-        check_h5(h5)
+    if check_weights:
+        for h5 in sorted(p.rglob("*.h5")):
+            check_h5(h5)
     return Bundle(path=p, task=btask, config=config, meta=meta)
 
 

@@ -1,8 +1,16 @@
 """Exporting bundles to other forms.
 
-``bundle`` format: a copy of a bundle, optionally with float16 weights (half
-the size; the CLI reports the size, and ``evaluate`` on both shows the
-quality change).
+- ``bundle``: a copy of a bundle without training state, optionally with
+  float16 weights (half the size; ``evaluate`` on both shows the change).
+- ``litert``: the same copy with its LiteRT parts (``lite/``) built, optionally
+  quantised (``float16`` weights, or ``dynamic``: int8 weights, float
+  activations); ``lstmtext predict`` runs them without TensorFlow.
+- ``savedmodel``: a TensorFlow SavedModel for TensorFlow Serving with the
+  task's serving signatures (see :data:`SIGNATURES`) and the tokenizer and
+  vocabulary files as assets.
+
+Every export is written to a temporary directory renamed into place: an
+existing ``--output`` is replaced only by a complete result.
 """
 
 from __future__ import annotations
@@ -16,33 +24,128 @@ from lstmtext.errors import UsageError
 from lstmtext.io import atomic_directory
 from lstmtext.weights import load_arrays, save_arrays
 
-FORMATS = ("bundle",)
+FORMATS = ("bundle", "litert", "savedmodel")
+TRAINING_STATE = ("weights.h5", "optimizer.h5", "trainer.json", "lite")
+SIGNATURES = {
+    "lm": "step: ids (B,) int32, h0, c0, ... (B, units) -> log_probs (B, V), h0_out, c0_out, ...",
+    "ner": "emissions: words, casing, chars (int32, right-padded with 0) -> emissions (B, T, tags); "
+           "tag: the same inputs -> tags (B, T) int32 tag ids (Viterbi with the CRF), -1 at padding",
+    "translate": "encode: sources (N, S) int32 -> memory, state_*; decode_step: tokens (R,), memory, "
+                 "mask, state_* -> log_probs (R, V), state_*_out",
+}
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def _copy(b, tmp: Path, dtype: str | None) -> None:
+    """The bundle's files without training state; weights re-stored as ``dtype`` (None: unchanged)."""
+    for item in b.path.iterdir():
+        if item.name in TRAINING_STATE or item.name.startswith("."):
+            continue
+        if item.is_dir():
+            shutil.copytree(item, tmp / item.name)
+        else:
+            shutil.copy2(item, tmp / item.name)
+    if dtype is None:
+        shutil.copy2(b.file("weights.h5"), tmp / "weights.h5")
+        return
+    save_arrays(load_arrays(b.file("weights.h5")), tmp / "weights.h5", dtype)
+    cfg = json.loads((tmp / bundle_io.CONFIG).read_text())
+    if "weights_dtype" in cfg["config"]:
+        cfg["config"]["weights_dtype"] = dtype
+    (tmp / bundle_io.CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def _target(b, output) -> Path:
+    out = Path(output)
+    if out.resolve() == b.path.resolve():
+        raise UsageError("--output must differ from the model path")
+    return out
 
 
 def export_bundle(model: str | Path, output: str | Path, dtype: str = "float32") -> dict:
     """Copy a bundle to ``output`` with weights stored as ``dtype``.
 
-    Training state (optimizer, trainer) is left out. Returns sizes in bytes.
+    Training state (optimizer, trainer) is left out; LiteRT parts, if the
+    source has them, are rebuilt from the new weights. Returns sizes in bytes.
     """
     if dtype not in ("float32", "float16"):
         raise UsageError(f"--dtype must be float32 or float16, got '{dtype}'")
     b = bundle_io.read(model)
-    out = Path(output)
-    if out.resolve() == b.path.resolve():
-        raise UsageError("--output must differ from the model path")
-    arrays = load_arrays(b.file("weights.h5"))
+    out = _target(b, output)
     with atomic_directory(out) as tmp:
-        for item in b.path.iterdir():
-            if item.name in ("weights.h5", "optimizer.h5", "trainer.json") or item.name.startswith("."):
-                continue
-            if item.is_dir():
-                shutil.copytree(item, tmp / item.name)
-            else:
-                shutil.copy2(item, tmp / item.name)
-        save_arrays(arrays, tmp / "weights.h5", dtype)
-        cfg = json.loads((tmp / bundle_io.CONFIG).read_text())
-        if "weights_dtype" in cfg["config"]:
-            cfg["config"]["weights_dtype"] = dtype
-        (tmp / bundle_io.CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
-    size = lambda p: sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file())  # noqa: E731
-    return {"source_bytes": size(b.path), "output_bytes": size(out), "dtype": dtype, "output": str(out)}
+        _copy(b, tmp, dtype)
+        if b.file("lite").is_dir():
+            from lstmtext.lite.convert import write_parts
+
+            write_parts(tmp)
+    return {"source_bytes": _size(b.path), "output_bytes": _size(out), "dtype": dtype, "output": str(out)}
+
+
+def export_litert(model: str | Path, output: str | Path, quantize: str | None = None) -> dict:
+    """Copy a bundle to ``output`` with LiteRT parts built (``quantize``: none, float16 or dynamic).
+
+    Returns the manifest plus ``lite_bytes`` (all parts) and ``weights_bytes``.
+    """
+    from lstmtext.lite.convert import write_parts
+
+    b = bundle_io.read(model)
+    out = _target(b, output)
+    with atomic_directory(out) as tmp:
+        _copy(b, tmp, None)
+        manifest = write_parts(tmp, quantize)
+    return {**manifest, "output": str(out), "lite_bytes": _size(out / "lite"),
+            "weights_bytes": (out / "weights.h5").stat().st_size}
+
+
+def export_savedmodel(model: str | Path, output: str | Path) -> dict:
+    """Write a TensorFlow SavedModel with the task's serving signatures (see :data:`SIGNATURES`)."""
+    from lstmtext.lite.convert import builder, tf
+
+    b = bundle_io.read(model)
+    out = _target(b, output)
+    t = tf()
+    functions, _ = builder(b.task).build(load_arrays(b.file("weights.h5")), b.config, b)
+    if b.task == "ner" and b.config.get("head", "crf") == "crf":
+        functions["tag"] = _tag_function(functions["emissions"], b)
+    module = t.Module()
+    for name, fn in functions.items():
+        setattr(module, name, fn)
+    with atomic_directory(out) as tmp:
+        assets = tmp / "assets.extra"
+        assets.mkdir()
+        for name in ("tokenizer", "vocab.json", bundle_io.CONFIG):
+            src = b.path / name
+            if src.is_dir():
+                shutil.copytree(src, assets / name)
+            elif src.is_file():
+                shutil.copy2(src, assets / name)
+        (assets / "SIGNATURES.txt").write_text(SIGNATURES[b.task] + "\n")
+        t.saved_model.save(module, str(tmp / "saved"), signatures={n: f.get_concrete_function()
+                                                               for n, f in functions.items()})
+        for item in (tmp / "saved").iterdir():
+            shutil.move(str(item), tmp / item.name)
+        (tmp / "saved").rmdir()
+    return {"output": str(out), "signatures": sorted(functions), "output_bytes": _size(out)}
+
+
+def _tag_function(emissions, b):
+    """``tag``: Viterbi over the emissions with the CRF's (constrained) transitions, in TensorFlow."""
+    from lstmtext.layers.crf import viterbi
+    from lstmtext.lite.convert import tf
+    from lstmtext.ner.network import NumpyTagger
+    from lstmtext.ner.tagger import constraints_for, load_vocab
+
+    t = tf()
+    vocab = load_vocab(b)
+    crf = NumpyTagger(load_arrays(b.file("weights.h5")), b.config, vocab, constraints_for(vocab, b.config))
+    trans, start, end = (t.constant(x, t.float32) for x in (crf.trans, crf.start, crf.end))
+
+    @t.function(input_signature=emissions.input_signature)
+    def tag(*inputs):
+        scores = emissions(*inputs)["emissions"]
+        return {"tags": t.cast(viterbi(scores, inputs[0] != 0, trans, start, end), t.int32)}
+
+    return tag

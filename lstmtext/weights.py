@@ -36,8 +36,15 @@ def save_arrays(arrays: dict[str, np.ndarray], path: Path, dtype: str = "float32
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of a weights file, floats as float32."""
+    """Read every array of a weights file, floats as float32.
+
+    The file's header is checked first (:func:`lstmtext.bundle.check_h5`).
+    """
     import h5py
+
+    from lstmtext.bundle import check_h5
+
+    check_h5(Path(path))
 
     out: dict[str, np.ndarray] = {}
     try:

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Training ends by building LiteRT parts (seconds each); the suite's many tiny
+# trainings skip that, and tests/test_lite.py turns it back on where it checks it.
+os.environ.setdefault("LSTMTEXT_LITE_PARTS", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -150,3 +150,15 @@ def test_bad_models(tmp_path: Path, tiny_lm: Path, corpus):
     (newer / "config.json").write_text(json.dumps(cfg))
     assert_one_line_error(run("evaluate", newer, corpus["valid"]), "newer", "upgrade")
     assert_one_line_error(run("generate", tiny_lm, "x", "--top-p", "0"), "top-p")
+
+
+def test_interactive_predict_answers_each_line(tiny_lm):
+    from lstmtext.cli import app
+
+    r = runner.invoke(app, ["predict", str(tiny_lm), "--interactive", "--top-k", "2"], input="the cat\n\na bird\n")
+    assert r.exit_code == 0, r.output
+    answers = r.stdout.splitlines()
+    assert len(answers) == 2 and all(len(a.split("\t")) == 2 for a in answers)
+    assert r.stderr.count("> ") == 4  # one prompt per line read, the blank one and end of input included
+    r = runner.invoke(app, ["predict", str(tiny_lm), "the cat", "--interactive"])
+    assert r.exit_code != 0 and "--interactive" in r.output

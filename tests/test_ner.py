@@ -408,12 +408,11 @@ def test_embeddings_file_initialises_words(ner_data, tmp_path):
         read_embeddings(glove, vocab, 8)
 
 
-@pytest.mark.parametrize("char_encoder,num_layers,head,casing_dim",
-                         [("lstm", 2, "crf", 4), ("none", 1, "softmax", 0), ("cnn", 2, "softmax", 3)])
-def test_numpy_runtime_matches_keras_model(char_encoder, num_layers, head, casing_dim):
+def random_tagger(char_encoder, num_layers, head, casing_dim):
+    """An untrained tiny tagger of the given architecture, its vocabulary and some encoded sentences."""
     from lstmtext.ner.config import NERConfig
     from lstmtext.ner.features import Vocab, encode
-    from lstmtext.ner.network import NumpyTagger, build_model, model_arrays
+    from lstmtext.ner.network import build_model
 
     config = NERConfig(word_dim=8, casing_dim=casing_dim, char_dim=6, char_filters=5, char_hidden=4,
                        hidden_size=7, num_layers=num_layers, char_encoder=char_encoder, head=head)
@@ -421,9 +420,45 @@ def test_numpy_runtime_matches_keras_model(char_encoder, num_layers, head, casin
     sentences = [[w for w, _ in s] for s in make_sentences(9, 3)] + [["Lima"]]
     vocab = Vocab.build(sentences[:5], tags)
     constraints = schemes.allowed(tags, "bioes") if head == "crf" else None
-    model = build_model(config, vocab, constraints)
-    inputs = encode(vocab, sentences)
-    net = NumpyTagger(model_arrays(model), config.__dict__, vocab, constraints)
+    return config, vocab, constraints, build_model(config, vocab, constraints), encode(vocab, sentences)
+
+
+@pytest.mark.parametrize("char_encoder,num_layers,head,casing_dim",
+                         [("lstm", 2, "crf", 4), ("none", 1, "softmax", 0), ("cnn", 2, "softmax", 3)])
+def test_runtimes_match_keras_model(char_encoder, num_layers, head, casing_dim):
+    """The NumPy runtime, and the TensorFlow function the LiteRT part is converted from, give Keras' emissions."""
+    from lstmtext.lite.ner import build, signature
+    from lstmtext.ner.network import NumpyTagger, model_arrays
+
+    config, vocab, constraints, model, inputs = random_tagger(char_encoder, num_layers, head, casing_dim)
+    arrays = model_arrays(model)
+    net = NumpyTagger(arrays, config.__dict__, vocab, constraints)
     mask = inputs["words"] != 0
-    np.testing.assert_allclose(net.emissions(inputs)[mask], np.asarray(model.predict_on_batch(inputs))[mask],
-                               atol=1e-5)
+    want = np.asarray(model.predict_on_batch(inputs))[mask]
+    np.testing.assert_allclose(net.emissions(inputs)[mask], want, atol=1e-5)
+    functions, extra = build(arrays, config.__dict__, vocab=vocab)
+    got = functions["emissions"](*[inputs[n] for n in signature(config.__dict__)[0]])["emissions"]
+    np.testing.assert_allclose(np.asarray(got)[mask], want, atol=1e-5)
+    assert ("crf" in extra) == (head == "crf")
+
+
+def test_lite_parts_tag_like_numpy_and_fall_back_cleanly(tiny_tagger, ner_data, tmp_path):
+    from lstmtext import bundle as bundle_io
+    from lstmtext.cli import app
+    from lstmtext.export import export_litert
+    from lstmtext.ner.tagger import Tagger
+
+    lite_dir = tmp_path / "lite"
+    r = export_litert(tiny_tagger, lite_dir)
+    assert set(r["files"]) == {"emissions"} and (lite_dir / "lite" / "crf.npz").is_file()
+    b = bundle_io.read(lite_dir)
+    sentences = [[w for w, _ in s] for s in make_sentences(30, 7)] + [["Lima"]]
+    lite, plain = Tagger(b, "lite"), Tagger(b, "numpy")
+    assert lite.runtime == "lite" and plain.runtime == "numpy"
+    assert lite.tag(sentences) == plain.tag(sentences)
+    # Without parts, --runtime lite says so in one line and tags with NumPy.
+    text = "Maria lives in Lima ."
+    r1 = runner.invoke(app, ["predict", str(tiny_tagger), text, "--runtime", "lite", "--format", "text"])
+    r2 = runner.invoke(app, ["predict", str(lite_dir), text, "--runtime", "lite", "--format", "text"])
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    assert "no lite parts" in r1.stderr and r1.stdout == r2.stdout

@@ -393,3 +393,52 @@ def test_numpy_runtime_matches_network_for_each_architecture(attention, tie, lay
         enc[2:] = [np.asarray(s) for s in out[1:-1]]
         np.testing.assert_allclose(log_probs, np.asarray(out[0]), atol=1e-4)
         tokens = log_probs.argmax(-1).astype(np.int32)
+
+
+@pytest.mark.parametrize("attention,tie,layers", [("luong", False, 2), ("bahdanau", True, 1)])
+def test_lite_graph_matches_numpy_runtime(attention, tie, layers):
+    """The TensorFlow functions the LiteRT parts are converted from step like the NumPy runtime."""
+    from lstmtext.lite.translate import build, state_names
+    from lstmtext.translate.config import TranslateConfig
+    from lstmtext.translate.network import build_translator
+    from lstmtext.translate.numpy_runtime import NumpyTranslator
+
+    c = TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=layers,
+                        decoder_layers=layers, attention=attention, attention_units=5, tie_embeddings=tie)
+    arrays = {v.path: np.asarray(v.numpy()) for v in build_translator(c, 20, 23).model.weights}
+    ref = NumpyTranslator(arrays, c)
+    functions, _ = build(arrays, dict(c.__dict__))
+    names = state_names(c)
+    rng = np.random.default_rng(2)
+    src = rng.integers(4, 20, (2, 5)).astype("int32")
+    src[0, 2:] = 0
+    memory, mask, states = ref.encode(src)
+    enc = {k: np.asarray(v) for k, v in functions["encode"](src).items()}
+    np.testing.assert_allclose(enc["memory"][mask], memory[mask], atol=1e-5)
+    for n, s in zip(names, states):
+        np.testing.assert_allclose(enc[n], s, atol=1e-5)
+    copies = 2  # two hypotheses per sentence, as in beam search
+    states = [np.repeat(s, copies, 0) for s in states]
+    tokens = np.array([2, 2, 7, 9], np.int32)
+    for _ in range(3):
+        want, new = ref.decode_step(tokens, states, memory, mask, copies)
+        out = functions["decode_step"](tokens, memory, mask.astype(np.float32), *states)
+        np.testing.assert_allclose(np.asarray(out["log_probs"]), want, atol=1e-4)
+        states = [np.asarray(out[n + "_out"]) for n in names]
+        tokens = want.argmax(-1).astype(np.int32)
+
+
+def test_lite_parts_translate_like_numpy(toy, toy_model, tmp_path):
+    from lstmtext.export import export_litert
+    from lstmtext.lite.translate import LiteTranslator
+    from lstmtext.translate.api import load_translator
+
+    out = tmp_path / "lite"
+    export_litert(toy_model, out)
+    b = bundle_io.read(out)
+    lite, plain = load_translator(b, "lite"), load_translator(b, "numpy")
+    assert isinstance(lite.stepper, LiteTranslator)
+    lines = [s for s, _ in toy["train"][:12]]
+    for beam in (1, 3):
+        assert ([(h[0][0], h[0][2]) for h in lite.translate(lines, beam=beam)] ==
+                [(h[0][0], h[0][2]) for h in plain.translate(lines, beam=beam)])

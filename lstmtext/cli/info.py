@@ -27,8 +27,15 @@ def register(app: typer.Typer) -> None:
         from lstmtext import bundle as bundle_io
         from lstmtext.tasks import api
 
+        from lstmtext.lite.runtime import MANIFEST
+
         b = bundle_io.read(model)
         result = api(b.task).info(b)
+        manifest = b.json(MANIFEST)
+        if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
+            result["lite"] = {"quantize": manifest.get("quantize"),
+                              **{name: f"{f.get('file')} ({f.get('bytes', 0) / 1e6:.1f} MB)"
+                                 for name, f in manifest["files"].items() if isinstance(f, dict)}}
         if json_:
             print_json(result)
             return

@@ -29,6 +29,19 @@ def _input_lines(texts: list[str] | None, input: str | None, encoding: str) -> I
         raise UsageError("nothing to predict: give TEXT, --input FILE or pipe text to stdin")
 
 
+def _prompted_lines() -> Iterator[str]:
+    """Lines typed after a ``> `` prompt on stderr, until end of input; blank lines are skipped."""
+    while True:
+        sys.stderr.write("> ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:
+            sys.stderr.write("\n")
+            return
+        if line.strip():
+            yield line.rstrip("\n")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     @friendly
@@ -44,17 +57,24 @@ def register(app: typer.Typer) -> None:
         word_column: Optional[int] = typer.Option(None, "--word-column", help="ner: word column (1-based)."),
         tag_column: Optional[int] = typer.Option(None, "--tag-column", help="ner: gold tag column (1-based)."),
         scheme: Optional[str] = typer.Option(None, "--scheme", help="ner: iob1, iob2 or bioes."),
+        runtime: Optional[str] = typer.Option(None, "--runtime", help="keras, lite or numpy (default: keras "
+                                              "for lm, auto for ner and translate): score the LiteRT parts, "
+                                              "e.g. after quantisation."),
     ) -> None:
         """Score a model on data: perplexity (lm), entity F1 (ner), BLEU/chrF (translate)."""
         from lstmtext import bundle as bundle_io
         from lstmtext.backend import load_keras
+        from lstmtext.errors import UsageError
         from lstmtext.tasks import EvalOptions, api
 
+        if runtime not in (None, "auto", "keras", "lite", "numpy"):
+            raise UsageError("--runtime must be auto, keras, lite or numpy")
         b = bundle_io.read(model)
-        if b.task != "ner":  # the tagger evaluates with numpy, without TensorFlow
-            load_keras()
+        if runtime == "keras" or (b.task == "lm" and runtime is None):
+            load_keras()  # the light runtimes (the tagger's and translator's default) need no TensorFlow
         extra = {k: v for k, v in dict(source=source, target=target, beam=beam, word_column=word_column,
-                                       tag_column=tag_column, scheme=scheme).items() if v is not None}
+                                       tag_column=tag_column, scheme=scheme, runtime=runtime).items()
+                 if v is not None}
         result = api(b.task).evaluate(b, EvalOptions(files=list(files or []), encoding=encoding,
                                                      batch_size=batch_size, extra=extra))
         if json_:
@@ -89,10 +109,13 @@ def register(app: typer.Typer) -> None:
         beam: int = typer.Option(5, "--beam", help="translate: beam size (1 = greedy)."),
         nbest: int = typer.Option(1, "--nbest", help="translate: hypotheses per line (jsonl)."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sentences per batch."),
-        runtime: str = typer.Option("auto", "--runtime", help="auto, lite or keras."),
+        runtime: str = typer.Option("auto", "--runtime", help="auto (LiteRT parts when the bundle has them, "
+                                    "else NumPy), lite, numpy or keras."),
         encoding: str = typer.Option("utf-8", "--encoding"),
         word_column: Optional[int] = typer.Option(None, "--word-column", help="ner: word column of CoNLL input."),
         scheme: Optional[str] = typer.Option(None, "--scheme", help="ner: output tag scheme."),
+        interactive: bool = typer.Option(False, "--interactive", help="Load the model once, then answer each "
+                                         "line as it is typed (prompt on stderr; Ctrl-D ends)."),
     ) -> None:
         """Run a model on text: next words (lm), entities (ner), translations (translate)."""
         from lstmtext import bundle as bundle_io
@@ -102,10 +125,12 @@ def register(app: typer.Typer) -> None:
 
         if top_k < 1 or beam < 1 or nbest < 1:
             raise UsageError("--top-k, --beam and --nbest must be at least 1")
-        if runtime not in ("auto", "lite", "keras"):
-            raise UsageError("--runtime must be auto, lite or keras")
-        b = bundle_io.read(model)
-        if b.task not in ("lm", "ner") or runtime == "keras":  # lm and ner predict with numpy, without TensorFlow
+        if runtime not in ("auto", "lite", "numpy", "keras"):
+            raise UsageError("--runtime must be auto, lite, numpy or keras")
+        b = bundle_io.read(model, check_weights=False)  # weights are checked when read
+        if runtime == "keras" and b.task == "lm":
+            raise UsageError("--runtime keras: a language model predicts with lite or numpy")
+        if runtime == "keras":  # the other runtimes never import TensorFlow
             from lstmtext.backend import load_keras
 
             load_keras()
@@ -113,6 +138,16 @@ def register(app: typer.Typer) -> None:
                                        input_path=input).items() if v is not None}
         options = PredictOptions(format=format, top_k=top_k, beam=beam, batch_size=batch_size,
                                  runtime=runtime, encoding=encoding, extra=extra)
+        if interactive:
+            if texts or input or output != "-":
+                raise UsageError("--interactive reads the terminal and answers on it: drop TEXT, --input "
+                                 "and --output")
+            options.extra["window"] = 1  # answer each line before reading the next
+            options.format = format or "text"
+            for line in api(b.task).predict(b, _prompted_lines(), options):
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            return
         lines = _input_lines(texts, input, encoding)
         with atomic_file(output) as fh:
             for line in api(b.task).predict(b, lines, options):
@@ -128,11 +163,12 @@ def register(app: typer.Typer) -> None:
         top_k: int = typer.Option(0, "--top-k", help="Sample from the k most likely pieces (0: all)."),
         top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible samples."),
+        runtime: str = typer.Option("auto", "--runtime", help="auto, lite or numpy."),
     ) -> None:
         """Generate text with a language model."""
         from lstmtext import bundle as bundle_io
         from lstmtext.lm.api import generate as run
 
-        b = bundle_io.read(model, task="lm")
-        text = run(b, prompt, max_words, temperature, top_k, top_p, seed)
+        b = bundle_io.read(model, task="lm", check_weights=False)
+        text = run(b, prompt, max_words, temperature, top_k, top_p, seed, runtime)
         sys.stdout.write((prompt + " " if prompt else "") + text + "\n")

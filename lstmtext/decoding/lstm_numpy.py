@@ -25,7 +25,47 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-class NumpyLSTMLanguageModel:
+class StepLanguageModel:
+    """What the next-word search and sampling drive: one step over explicit states.
+
+    Subclasses provide ``units`` (per layer), ``vocab_size`` and ``step``;
+    the state is a list of ``(h, c)`` pairs, one per layer.
+    """
+
+    units: list[int]
+    vocab_size: int
+
+    def step(self, ids, state):
+        """``(log_probs (B, V), new_state)`` after feeding ``ids`` (B,)."""
+        raise NotImplementedError
+
+    def advance(self, ids, state):
+        """The state after feeding ``ids`` (no distribution needed)."""
+        return self.step(ids, state)[1]
+
+    def initial_state(self, batch: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Zero states for ``batch`` sequences."""
+        return [(np.zeros((batch, u), np.float32), np.zeros((batch, u), np.float32)) for u in self.units]
+
+    def feed(self, ids: list[int], state=None):
+        """Run a prompt (one sequence, at least one id) once.
+
+        Returns:
+            ``(log_probs (1, V), state)`` after the last id. Later tokens step
+            from this state, so generation never re-runs the prefix.
+        """
+        state = state or self.initial_state(1)
+        for i in ids[:-1]:
+            state = self.advance(np.asarray([i]), state)
+        return self.step(np.asarray([ids[-1]]), state)
+
+    @staticmethod
+    def select(state, index) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Rows ``index`` of every state array (beam reordering)."""
+        return [(h[index], c[index]) for h, c in state]
+
+
+class NumpyLSTMLanguageModel(StepLanguageModel):
     """Step a trained language model with explicit ``(h, c)`` states.
 
     Args:
@@ -52,10 +92,6 @@ class NumpyLSTMLanguageModel:
         self.units = [u.shape[0] for _, u, _ in self.cells]
         self.vocab_size = self.out_w.shape[1]
 
-    def initial_state(self, batch: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Zero states for ``batch`` sequences."""
-        return [(np.zeros((batch, u), np.float32), np.zeros((batch, u), np.float32)) for u in self.units]
-
     def hidden(self, ids: np.ndarray, state):
         """Advance one step; return the top layer's output and the new state."""
         x = self.embeddings[ids]
@@ -74,19 +110,5 @@ class NumpyLSTMLanguageModel:
         h, state = self.hidden(np.asarray(ids, np.int64), state)
         return log_softmax(h @ self.out_w + self.out_b), state
 
-    def feed(self, ids: list[int], state=None):
-        """Run a prompt (one sequence, at least one id) once.
-
-        Returns:
-            ``(log_probs (1, V), state)`` after the last id. Later tokens step
-            from this state, so generation never re-runs the prefix.
-        """
-        state = state or self.initial_state(1)
-        for i in ids[:-1]:
-            _, state = self.hidden(np.asarray([i]), state)
-        return self.step(np.asarray([ids[-1]]), state)
-
-    @staticmethod
-    def select(state, index) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Rows ``index`` of every state array (beam reordering)."""
-        return [(h[index], c[index]) for h, c in state]
+    def advance(self, ids, state):
+        return self.hidden(np.asarray(ids, np.int64), state)[1]

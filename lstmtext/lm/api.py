@@ -96,6 +96,31 @@ class LMTrainTask:
         write_json(directory, "history.json", history)
 
 
+class StepScorer:
+    """:class:`Scorer`'s arithmetic over a step model (LiteRT part or NumPy runtime).
+
+    The same streams and rows as the Keras scorer, one time step at a time,
+    so quantised LiteRT parts can be scored on the data the model card uses.
+    """
+
+    def __init__(self, model, batch_size: int):
+        self.model = model
+        self.batch_size = batch_size
+
+    def total_nll(self, ids: np.ndarray) -> tuple[float, int]:
+        from lstmtext.lm import data
+
+        x, y, mask = data.batchify(ids, self.batch_size, pad=True)
+        state = self.model.initial_state(self.batch_size)
+        rows = np.arange(self.batch_size)
+        total, count = 0.0, 0
+        for t in range(x.shape[1]):
+            log_probs, state = self.model.step(x[:, t], state)
+            total -= float((log_probs[rows, y[:, t]] * mask[:, t]).sum())
+            count += int(mask[:, t].sum())
+        return total, count
+
+
 class Scorer:
     """Batched, compiled per-token negative log-likelihood of a token stream."""
 
@@ -196,15 +221,33 @@ def load_config(bundle: Bundle) -> LMConfig:
 
 def load_numpy_model(bundle: Bundle):
     """``(numpy step model, tokenizer)`` for a bundle; no TensorFlow import."""
-    from lstmtext.decoding.lstm_numpy import NumpyLSTMLanguageModel
-    from lstmtext.weights import load_arrays
+    return load_step_model(bundle, "numpy")
 
+
+def load_step_model(bundle: Bundle, runtime: str = "auto"):
+    """``(step model, tokenizer)``: the LiteRT step part or the NumPy runtime.
+
+    ``auto`` and ``lite`` use the bundle's LiteRT part when it has one (``lite``
+    says so when it falls back); ``numpy`` always uses the NumPy runtime.
+    Neither imports TensorFlow.
+    """
+    from lstmtext.errors import BundleError
+    from lstmtext.lite import lm as lite_lm, runtime as lite
+
+    if runtime not in ("auto", "lite", "numpy"):
+        raise UsageError(f"--runtime must be auto, lite or numpy for a language model, got '{runtime}'")
     config = load_config(bundle)
     tokenizer = load_tokenizer(bundle.file("tokenizer"))
-    model = NumpyLSTMLanguageModel(load_arrays(bundle.file("weights.h5")), config.num_layers, config.tie_weights)
-    if model.vocab_size != tokenizer.vocab_size:
-        from lstmtext.errors import BundleError
+    loaded = lite.choose(bundle, runtime, {"step": lite_lm.signature(config.num_layers)}, lite.note)
+    if loaded is not None:
+        model = lite_lm.LiteLanguageModel(bundle.config, loaded[0])
+    else:
+        from lstmtext.decoding.lstm_numpy import NumpyLSTMLanguageModel
+        from lstmtext.weights import load_arrays
 
+        model = NumpyLSTMLanguageModel(load_arrays(bundle.file("weights.h5")), config.num_layers,
+                                       config.tie_weights)
+    if model.vocab_size != tokenizer.vocab_size:
         raise BundleError(f"{bundle.path}: tokenizer and weights disagree on the vocabulary size")
     return model, tokenizer
 
@@ -220,7 +263,8 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
 
     Files are read in chunks of 50,000 lines (memory stays bounded); each
     chunk is scored as ``batch_size`` parallel streams that start from a zero
-    state.
+    state. ``options.extra["runtime"]``: ``keras`` (default, compiled) or a
+    step runtime, ``lite`` or ``numpy`` (one step at a time; same numbers).
     """
     from lstmtext.io import check_readable
     from lstmtext.lm.data import iter_streams
@@ -231,10 +275,15 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     for f in options.files:
         check_readable(f)
     config = load_config(bundle)
-    tokenizer = load_tokenizer(bundle.file("tokenizer"))
+    runtime = (options.extra or {}).get("runtime") or "keras"
     t0 = time.perf_counter()
-    scorer = Scorer(config, tokenizer.vocab_size, options.batch_size)
-    assign_model_weights(scorer.model, load_arrays(bundle.file("weights.h5")), str(bundle.path))
+    if runtime == "keras":
+        tokenizer = load_tokenizer(bundle.file("tokenizer"))
+        scorer = Scorer(config, tokenizer.vocab_size, options.batch_size)
+        assign_model_weights(scorer.model, load_arrays(bundle.file("weights.h5")), str(bundle.path))
+    else:
+        model, tokenizer = load_step_model(bundle, runtime)
+        scorer = StepScorer(model, options.batch_size or config.eval_batch_size)
     nll = tokens = words = lines = 0
     for s in (s for f in options.files for s in iter_streams(f, tokenizer, options.encoding)):
         n, c = scorer.total_nll(s.ids)
@@ -260,11 +309,12 @@ def _prompt_ids(tokenizer: Tokenizer, text: str) -> list[int]:
     return [EOS_ID] + tokenizer.encode(text)
 
 
-def predict_records(bundle: Bundle, lines: Iterable[str], top_k: int = 5) -> Iterator[dict]:
+def predict_records(bundle: Bundle, lines: Iterable[str], top_k: int = 5, runtime: str = "auto"
+                    ) -> Iterator[dict]:
     """For each line: the ``top_k`` next words with probabilities."""
     from lstmtext.decoding.nextword import next_words
 
-    model, tokenizer = load_numpy_model(bundle)
+    model, tokenizer = load_step_model(bundle, runtime)
     for line in lines:
         log_probs, state = model.feed(_prompt_ids(tokenizer, line))
         words = next_words(model, log_probs[0], state, tokenizer, k=top_k)
@@ -276,7 +326,7 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
     fmt = options.format or "text"
     if fmt not in ("text", "jsonl"):
         raise UsageError(f"--format {fmt} is not available for a language model (use text or jsonl)")
-    for record in predict_records(bundle, lines, options.top_k):
+    for record in predict_records(bundle, lines, options.top_k, options.runtime):
         if fmt == "jsonl":
             yield json.dumps(record, ensure_ascii=False)
         else:
@@ -285,7 +335,7 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
 
 # ---------------------------------------------------------------- generate
 def generate(bundle: Bundle, prompt: str = "", max_words: int = 30, temperature: float = 1.0,
-             top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> str:
+             top_k: int = 0, top_p: float = 1.0, seed: int | None = None, runtime: str = "auto") -> str:
     """Sample a continuation of ``prompt`` of at most ``max_words`` words.
 
     An end-of-line id becomes a newline. Reproducible for a given ``seed``.
@@ -294,7 +344,7 @@ def generate(bundle: Bundle, prompt: str = "", max_words: int = 30, temperature:
 
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or max_words < 0:
         raise UsageError("need temperature >= 0, 0 < top-p <= 1, top-k >= 0, max-words >= 0")
-    model, tokenizer = load_numpy_model(bundle)
+    model, tokenizer = load_step_model(bundle, runtime)
     rng = np.random.default_rng(seed)
     log_probs, state = model.feed(_prompt_ids(tokenizer, prompt))
     banned = np.array([PAD_ID, 1, 2]) if tokenizer.kind != "word" else np.array([PAD_ID, 2])

@@ -55,10 +55,10 @@ def train(options: TrainOptions, reporter=None) -> dict:
 
 
 def load(bundle: Bundle, runtime: str = "auto", batch_size: int | None = None):
-    """A :class:`~lstmtext.ner.tagger.Tagger` for ``bundle`` (``lite`` means ``numpy``)."""
+    """A :class:`~lstmtext.ner.tagger.Tagger` for ``bundle`` (runtime: auto, lite, numpy or keras)."""
     from lstmtext.ner.tagger import Tagger
 
-    return Tagger(bundle, "numpy" if runtime == "lite" else runtime, batch_size)
+    return Tagger(bundle, runtime, batch_size)
 
 
 def evaluate(bundle: Bundle, options: EvalOptions) -> dict:

@@ -11,7 +11,22 @@ from lstmtext.errors import BundleError, UsageError
 from lstmtext.ner import schemes
 from lstmtext.ner.features import Vocab, encode
 
-RUNTIMES = ("auto", "numpy", "keras")
+RUNTIMES = ("auto", "lite", "numpy", "keras")
+# Whether ``auto`` picks the LiteRT part over the NumPy runtime (benchmarks/RESULTS.md, issue 5).
+AUTO_LITE = False
+
+
+def load_vocab(bundle: Bundle) -> Vocab:
+    """The bundle's vocabulary (words, characters, tags), validated."""
+    data = bundle.json("vocab.json")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("words", "chars", "tags")):
+        raise BundleError(f"{bundle.path}: vocab.json is missing or malformed")
+    vocab = Vocab.from_json(data, bundle.config)
+    try:
+        [schemes.split_tag(t) for t in vocab.tags]
+    except ValueError as exc:
+        raise BundleError(f"{bundle.path}: vocab.json: {exc}") from None
+    return vocab
 
 
 def constraints_for(vocab: Vocab, config: dict) -> tuple | None:
@@ -26,8 +41,10 @@ class Tagger:
 
     Args:
         bundle: A ``ner`` bundle.
-        runtime: ``numpy`` (default for ``auto``: no TensorFlow or JAX import,
-            fast start) or ``keras`` (the Keras model on the configured backend).
+        runtime: ``lite`` (the bundle's LiteRT emissions part), ``numpy``
+            (the NumPy runtime over the weights; what ``auto`` picks, see
+            :data:`AUTO_LITE`) or ``keras`` (the Keras model on
+            the configured backend). None but ``keras`` imports TensorFlow.
         batch_size: Sentences per batch (default: the bundle's ``eval_batch_size``).
 
     Attributes:
@@ -40,27 +57,28 @@ class Tagger:
         from lstmtext.weights import load_arrays
 
         if runtime not in RUNTIMES:
-            raise UsageError(f"unknown runtime '{runtime}' for a tagger (auto, numpy or keras)")
+            raise UsageError(f"unknown runtime '{runtime}' for a tagger ({', '.join(RUNTIMES)})")
         self.bundle = bundle
         self.config = bundle.config
-        data = bundle.json("vocab.json")
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("words", "chars", "tags")):
-            raise BundleError(f"{bundle.path}: vocab.json is missing or malformed")
-        self.vocab = Vocab.from_json(data, self.config)
-        try:
-            [schemes.split_tag(t) for t in self.vocab.tags]
-        except ValueError as exc:
-            raise BundleError(f"{bundle.path}: vocab.json: {exc}") from None
+        self.vocab = load_vocab(bundle)
         self.internal = self.config.get("tag_scheme", "bioes")
         self.scheme = bundle.meta.get("data_scheme", "iob2")
         self.types = sorted({schemes.split_tag(t)[1] for t in self.vocab.tags if t != "O"})
         self.batch_size = int(batch_size or self.config.get("eval_batch_size", 256))
         self.constraints = constraints_for(self.vocab, self.config)
+        from lstmtext.lite import ner as lite_ner, runtime as lite
+
+        loaded = lite.choose(bundle, runtime, {"emissions": lite_ner.signature(self.config)}, lite.note,
+                             auto=AUTO_LITE)
+        if loaded is not None:
+            self.runtime = "lite"
+            self.net = lite_ner.LiteTaggerNet(bundle, self.config, loaded[0])
+            return
         weights = bundle.file("weights.h5")
         if not weights.is_file():
             raise BundleError(f"{bundle.path}: weights.h5 is missing")
         arrays = load_arrays(weights)
-        self.runtime = "numpy" if runtime == "auto" else runtime
+        self.runtime = "keras" if runtime == "keras" else "numpy"
         if self.runtime == "numpy":
             self.net = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
         else:

@@ -439,11 +439,33 @@ def fit(
                     raise stop_now(state.epoch, 0)
     finally:
         reporter.train_end()
+    _write_lite_parts(output / "model-best", reporter)
     best = dict(max(state.history, key=lambda m: m[task.monitor] * (1 if task.monitor_mode == "max" else -1))
                 ) if state.history else {}
     best["epochs_run"] = state.epoch
     best["train_seconds"] = time.perf_counter() - started
     return best
+
+
+def _write_lite_parts(bundle: Path, reporter: Reporter) -> None:
+    """Build the best model's LiteRT parts (fast start for predict; see :mod:`lstmtext.lite`).
+
+    Skipped when ``LSTMTEXT_LITE_PARTS=0`` (the test suite's tiny models) or
+    without a best model. A conversion failure costs the parts, not the
+    training: the NumPy runtime still serves the bundle.
+    """
+    if os.environ.get("LSTMTEXT_LITE_PARTS", "1") == "0" or not (bundle / "config.json").is_file():
+        return
+    from lstmtext.lite.convert import write_parts
+
+    try:
+        manifest = write_parts(bundle)
+    except Exception as exc:  # noqa: BLE001 -- report and keep the trained model
+        reporter.message(f"note: LiteRT parts not written ({str(exc).splitlines()[0][:200]}); "
+                         f"build them later with: lstmtext export {bundle} --format litert --output NEW")
+        return
+    size = sum(f["bytes"] for f in manifest["files"].values())
+    reporter.message(f"wrote LiteRT parts ({manifest['quantize']}, {size / 1e6:.1f} MB) in {bundle}/lite")
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:

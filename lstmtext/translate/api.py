@@ -75,7 +75,9 @@ class Translator:
         return out
 
 
-RUNTIMES = ("auto", "lite", "keras")
+RUNTIMES = ("auto", "lite", "numpy", "keras")
+# Whether ``auto`` picks the LiteRT parts over the NumPy runtime (benchmarks/RESULTS.md, issue 5).
+AUTO_LITE = False
 
 
 def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
@@ -83,10 +85,13 @@ def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
 
     Args:
         bundle: A translate bundle.
-        runtime: ``auto`` or ``lite``: the numpy runtime (no TensorFlow/JAX
-            import, no compilation); ``keras``: the Keras network with compiled
-            step functions on the active backend.
+        runtime: ``lite``: the bundle's LiteRT encoder and decoder step;
+            ``numpy``: the NumPy runtime over the weights (what ``auto``
+            picks, see :data:`AUTO_LITE`); neither imports
+            TensorFlow. ``keras``: the Keras network with compiled step
+            functions on the active backend.
     """
+    from lstmtext.lite import runtime as lite, translate as lite_mt
     from lstmtext.weights import load_arrays
 
     if runtime not in RUNTIMES:
@@ -94,11 +99,14 @@ def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
     config = config_io.from_dict(TranslateConfig, bundle.config)
     src_tok = load_tokenizer(bundle.file("tokenizer/source"))
     tgt_tok = load_tokenizer(bundle.file("tokenizer/target"))
+    loaded = lite.choose(bundle, runtime, lite_mt.signatures(config), lite.note, auto=AUTO_LITE)
+    if loaded is not None:
+        return Translator(config, src_tok, tgt_tok, lite_mt.LiteTranslator(config, loaded[0]))
     weights = bundle.file("weights.h5")
     if not weights.is_file():
         raise BundleError(f"{bundle.path}: missing weights.h5")
     arrays = load_arrays(weights)
-    if runtime in ("auto", "lite"):
+    if runtime != "keras":
         from lstmtext.translate.numpy_runtime import NumpyTranslator
 
         return Translator(config, src_tok, tgt_tok, NumpyTranslator(arrays, config))
@@ -418,7 +426,7 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
 
     for line in lines:
         chunk.append(line)
-        if len(chunk) >= PREDICT_CHUNK:
+        if len(chunk) >= int(options.extra.get("window") or PREDICT_CHUNK):
             yield from flush()
     if chunk:
         yield from flush()

@@ -1,0 +1,138 @@
+"""Open a bundle's LiteRT parts (``ai-edge-litert``; no TensorFlow import)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from lstmtext.errors import BundleError
+
+DIR = "lite"
+MANIFEST = "lite/manifest.json"
+FORMAT = "lstmtext-lite"
+FORMAT_VERSION = 1
+QUANTIZATIONS = ("none", "float16", "dynamic")
+
+
+def available() -> bool:
+    """Whether the LiteRT interpreter (``pip install ai-edge-litert``) is installed."""
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, hex (ties lite parts to the weights they came from)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class LiteFunction:
+    """One LiteRT model (its single signature) called with named NumPy arrays.
+
+    Inputs whose shape changes between calls are resized (batch, length).
+    """
+
+    def __init__(self, path: Path, inputs: list[str], outputs: list[str]):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = path
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=1)
+            signatures = self.interpreter.get_signature_list()
+        except (ValueError, RuntimeError) as exc:
+            raise BundleError(f"{path}: not a usable LiteRT model ({str(exc).splitlines()[0][:160]})") from None
+        if len(signatures) != 1:
+            raise BundleError(f"{path}: expected one signature, found {len(signatures)}")
+        (self.key, sig), = signatures.items()
+        if sorted(sig["inputs"]) != sorted(inputs) or sorted(sig["outputs"]) != sorted(outputs):
+            raise BundleError(f"{path}: signature {sig} does not match this lstmtext's "
+                              f"(inputs {sorted(inputs)}, outputs {sorted(outputs)}); rebuild it with "
+                              "lstmtext export")
+        self.runner = self.interpreter.get_signature_runner(self.key)
+
+    def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner(**inputs)
+
+
+def load_parts(bundle, parts: dict[str, tuple[list[str], list[str]]]) -> tuple[dict[str, LiteFunction], dict] | None:
+    """The bundle's LiteRT parts, or ``None`` when it has none (or LiteRT is not installed).
+
+    Args:
+        bundle: A :class:`~lstmtext.bundle.Bundle`.
+        parts: Part name -> (input names, output names) the caller expects.
+
+    Returns:
+        ``(functions by part name, manifest)``.
+
+    Raises:
+        BundleError: a malformed manifest, a missing or corrupt part, a part
+            of another shape, or parts built from other weights.
+    """
+    if not bundle.file(MANIFEST).is_file() or not available():
+        return None
+    manifest = bundle.json(MANIFEST)
+    where = bundle.file(MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{where}: not an lstmtext lite manifest")
+    if not isinstance(manifest.get("version"), int) or manifest["version"] > FORMAT_VERSION:
+        raise BundleError(f"{where}: unsupported version {manifest.get('version')!r}; upgrade lstmtext")
+    if manifest.get("task") != bundle.task:
+        raise BundleError(f"{where}: parts for task {manifest.get('task')!r}, bundle is {bundle.task!r}")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise BundleError(f"{where}: no 'files'")
+    weights = bundle.file("weights.h5")
+    if weights.is_file() and file_digest(weights) != manifest.get("weights_sha256"):
+        raise BundleError(f"{where}: the lite parts were built from other weights than {weights}; rebuild "
+                          "them with: lstmtext export MODEL --format litert --output NEW")
+    out = {}
+    for name, (inputs, outputs) in parts.items():
+        entry = files.get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise BundleError(f"{where}: no part '{name}'")
+        path = bundle.file(f"{DIR}/{entry['file']}")
+        if not path.is_file():
+            raise BundleError(f"{path}: missing (named in {where})")
+        if file_digest(path) != entry.get("sha256"):
+            raise BundleError(f"{path}: corrupt (its digest differs from {where})")
+        out[name] = LiteFunction(path, inputs, outputs)
+    return out, manifest
+
+
+def load_arrays(bundle, name: str) -> dict[str, np.ndarray]:
+    """Plain arrays stored beside the parts (``lite/<name>.npz``; no pickles)."""
+    path = bundle.file(f"{DIR}/{name}.npz")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path}: unreadable ({str(exc)[:160]})") from None
+
+
+def note(message: str) -> None:
+    """A one-line note on standard error (runtime fallbacks)."""
+    import sys
+
+    print(message, file=sys.stderr)
+
+
+def choose(bundle, runtime: str, parts: dict, note=None, auto: bool = True):
+    """Resolve ``--runtime``: the opened parts for ``lite`` (and ``auto`` when ``auto``), else ``None``.
+
+    ``lite`` without parts (or without LiteRT installed) falls back to the
+    NumPy runtime with a one-line ``note``; ``auto`` falls back silently.
+    ``auto=False`` is for tasks whose NumPy runtime measured faster (see
+    benchmarks/RESULTS.md): ``auto`` then means NumPy.
+    """
+    if runtime not in ("auto", "lite") or (runtime == "auto" and not auto):
+        return None
+    loaded = load_parts(bundle, parts)
+    if loaded is None and runtime == "lite" and note is not None:
+        why = "ai-edge-litert is not installed" if not available() else "the bundle has no lite parts"
+        note(f"note: {why}; using the NumPy runtime (build parts with: lstmtext export MODEL --format litert)")
+    return loaded
