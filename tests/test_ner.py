@@ -456,6 +456,8 @@ def test_lite_parts_tag_like_numpy_and_fall_back_cleanly(tiny_tagger, ner_data, 
     lite, plain = Tagger(b, "lite"), Tagger(b, "numpy")
     assert lite.runtime == "lite" and plain.runtime == "numpy"
     assert lite.tag(sentences) == plain.tag(sentences)
+    auto = Tagger(b, "auto")  # LiteRT for small batches, NumPy for large ones: the same tags
+    assert auto.tag(sentences[:3]) == plain.tag(sentences[:3]) and auto.tag(sentences) == plain.tag(sentences)
     # Without parts, --runtime lite says so in one line and tags with NumPy.
     text = "Maria lives in Lima ."
     r1 = runner.invoke(app, ["predict", str(tiny_tagger), text, "--runtime", "lite", "--format", "text"])

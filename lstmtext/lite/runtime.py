@@ -121,15 +121,13 @@ def note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def choose(bundle, runtime: str, parts: dict, note=None, auto: bool = True):
-    """Resolve ``--runtime``: the opened parts for ``lite`` (and ``auto`` when ``auto``), else ``None``.
+def choose(bundle, runtime: str, parts: dict, note=None):
+    """Resolve ``--runtime``: the opened parts for ``lite`` and ``auto``, else ``None``.
 
     ``lite`` without parts (or without LiteRT installed) falls back to the
     NumPy runtime with a one-line ``note``; ``auto`` falls back silently.
-    ``auto=False`` is for tasks whose NumPy runtime measured faster (see
-    benchmarks/RESULTS.md): ``auto`` then means NumPy.
     """
-    if runtime not in ("auto", "lite") or (runtime == "auto" and not auto):
+    if runtime not in ("auto", "lite"):
         return None
     loaded = load_parts(bundle, parts)
     if loaded is None and runtime == "lite" and note is not None:

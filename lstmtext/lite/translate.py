@@ -136,3 +136,28 @@ class LiteTranslator(NumpyTranslator):
             tokens=np.asarray(tokens, np.int32), memory=np.asarray(memory, np.float32),
             mask=np.asarray(mask, np.float32), **{n: np.asarray(s, np.float32) for n, s in zip(self.names, states)})
         return out["log_probs"], [out[n + "_out"] for n in self.names]
+
+
+class SmallBatchStepper:
+    """``--runtime auto``: the LiteRT parts for batches of at most ``limit`` sentences, else NumPy.
+
+    The LiteRT parts start fastest (no h5py import, no weights to read);
+    the NumPy runtime decodes whole files faster (it computes only the rows
+    still being decoded). The NumPy runtime is loaded on first need.
+    """
+
+    def __init__(self, lite: LiteTranslator, load_numpy, limit: int):
+        self.lite, self.load_numpy, self.limit = lite, load_numpy, limit
+        self.numpy = None
+
+    def start(self, sources: np.ndarray, copies: int):
+        impl = self.lite
+        if len(sources) > self.limit:
+            self.numpy = self.numpy or self.load_numpy()
+            impl = self.numpy
+        return impl, impl.start(sources, copies)
+
+    def step(self, tokens, parents, state, k, active=None):
+        impl, inner = state
+        values, ids, new = impl.step(tokens, parents, inner, k, active)
+        return values, ids, (impl, new)

@@ -12,8 +12,10 @@ from lstmtext.ner import schemes
 from lstmtext.ner.features import Vocab, encode
 
 RUNTIMES = ("auto", "lite", "numpy", "keras")
-# Whether ``auto`` picks the LiteRT part over the NumPy runtime (benchmarks/RESULTS.md, issue 5).
-AUTO_LITE = False
+# ``auto`` tags batches of at most this many sentences with the LiteRT part (no
+# h5py import: the fastest start) and larger ones with the NumPy runtime, which
+# measured several times faster on whole files (benchmarks/RESULTS.md).
+LITE_MAX_BATCH = 8
 
 
 def load_vocab(bundle: Bundle) -> Vocab:
@@ -42,8 +44,9 @@ class Tagger:
     Args:
         bundle: A ``ner`` bundle.
         runtime: ``lite`` (the bundle's LiteRT emissions part), ``numpy``
-            (the NumPy runtime over the weights; what ``auto`` picks, see
-            :data:`AUTO_LITE`) or ``keras`` (the Keras model on
+            (the NumPy runtime over the weights), ``auto`` (the LiteRT part
+            for batches of up to :data:`LITE_MAX_BATCH` sentences when the
+            bundle has one, else NumPy) or ``keras`` (the Keras model on
             the configured backend). None but ``keras`` imports TensorFlow.
         batch_size: Sentences per batch (default: the bundle's ``eval_batch_size``).
 
@@ -53,9 +56,6 @@ class Tagger:
     """
 
     def __init__(self, bundle: Bundle, runtime: str = "auto", batch_size: int | None = None):
-        from lstmtext.ner.network import NumpyTagger
-        from lstmtext.weights import load_arrays
-
         if runtime not in RUNTIMES:
             raise UsageError(f"unknown runtime '{runtime}' for a tagger ({', '.join(RUNTIMES)})")
         self.bundle = bundle
@@ -68,26 +68,36 @@ class Tagger:
         self.constraints = constraints_for(self.vocab, self.config)
         from lstmtext.lite import ner as lite_ner, runtime as lite
 
-        loaded = lite.choose(bundle, runtime, {"emissions": lite_ner.signature(self.config)}, lite.note,
-                             auto=AUTO_LITE)
+        self._numpy_net = None
+        loaded = lite.choose(bundle, runtime, {"emissions": lite_ner.signature(self.config)}, lite.note)
         if loaded is not None:
-            self.runtime = "lite"
+            self.runtime = runtime  # "lite", or "auto": LiteRT for small batches
             self.net = lite_ner.LiteTaggerNet(bundle, self.config, loaded[0])
             return
-        weights = bundle.file("weights.h5")
-        if not weights.is_file():
-            raise BundleError(f"{bundle.path}: weights.h5 is missing")
-        arrays = load_arrays(weights)
         self.runtime = "keras" if runtime == "keras" else "numpy"
-        if self.runtime == "numpy":
-            self.net = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
-        else:
-            self.net = _KerasRunner(arrays, self.config, self.vocab, self.constraints, str(weights))
+        self.net = self._weights_net()
+
+    def _weights_net(self):
+        """The NumPy (or Keras) runtime over ``weights.h5``, loaded once."""
+        from lstmtext.ner.network import NumpyTagger
+        from lstmtext.weights import load_arrays
+
+        if self._numpy_net is None:
+            weights = self.bundle.file("weights.h5")
+            if not weights.is_file():
+                raise BundleError(f"{self.bundle.path}: weights.h5 is missing")
+            arrays = load_arrays(weights)
+            if self.runtime == "keras":
+                self._numpy_net = _KerasRunner(arrays, self.config, self.vocab, self.constraints, str(weights))
+            else:
+                self._numpy_net = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
+        return self._numpy_net
 
     def tag_ids(self, batch: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Internal tag ids for one batch of non-empty sentences."""
         inputs = encode(self.vocab, batch)
-        return self.net.tag(inputs)
+        net = self._weights_net() if self.runtime == "auto" and len(batch) > LITE_MAX_BATCH else self.net
+        return net.tag(inputs)
 
     def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None) -> list[list[str]]:
         """Tags for each sentence, in ``scheme`` (default: the training data's).

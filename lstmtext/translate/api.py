@@ -76,8 +76,9 @@ class Translator:
 
 
 RUNTIMES = ("auto", "lite", "numpy", "keras")
-# Whether ``auto`` picks the LiteRT parts over the NumPy runtime (benchmarks/RESULTS.md, issue 5).
-AUTO_LITE = False
+# ``auto`` decodes batches of at most this many sentences with the LiteRT parts
+# and larger ones with the NumPy runtime (faster on whole files; benchmarks/RESULTS.md).
+LITE_MAX_BATCH = 8
 
 
 def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
@@ -86,8 +87,9 @@ def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
     Args:
         bundle: A translate bundle.
         runtime: ``lite``: the bundle's LiteRT encoder and decoder step;
-            ``numpy``: the NumPy runtime over the weights (what ``auto``
-            picks, see :data:`AUTO_LITE`); neither imports
+            ``numpy``: the NumPy runtime over the weights; ``auto``: the
+            LiteRT parts for batches of up to :data:`LITE_MAX_BATCH`
+            sentences when the bundle has them, else NumPy; none imports
             TensorFlow. ``keras``: the Keras network with compiled step
             functions on the active backend.
     """
@@ -99,23 +101,33 @@ def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
     config = config_io.from_dict(TranslateConfig, bundle.config)
     src_tok = load_tokenizer(bundle.file("tokenizer/source"))
     tgt_tok = load_tokenizer(bundle.file("tokenizer/target"))
-    loaded = lite.choose(bundle, runtime, lite_mt.signatures(config), lite.note, auto=AUTO_LITE)
-    if loaded is not None:
-        return Translator(config, src_tok, tgt_tok, lite_mt.LiteTranslator(config, loaded[0]))
-    weights = bundle.file("weights.h5")
-    if not weights.is_file():
-        raise BundleError(f"{bundle.path}: missing weights.h5")
-    arrays = load_arrays(weights)
-    if runtime != "keras":
+
+    def weights() -> dict:
+        path = bundle.file("weights.h5")
+        if not path.is_file():
+            raise BundleError(f"{bundle.path}: missing weights.h5")
+        return load_arrays(path)
+
+    def numpy_stepper():
         from lstmtext.translate.numpy_runtime import NumpyTranslator
 
-        return Translator(config, src_tok, tgt_tok, NumpyTranslator(arrays, config))
+        return NumpyTranslator(weights(), config)
+
+    loaded = lite.choose(bundle, runtime, lite_mt.signatures(config), lite.note)
+    if loaded is not None:
+        stepper = lite_mt.LiteTranslator(config, loaded[0])
+        if runtime == "auto":
+            stepper = lite_mt.SmallBatchStepper(stepper, numpy_stepper, LITE_MAX_BATCH)
+        return Translator(config, src_tok, tgt_tok, stepper)
+    if runtime != "keras":
+        return Translator(config, src_tok, tgt_tok, numpy_stepper())
+    arrays = weights()
     from lstmtext.translate.decoding import ModelStepper
     from lstmtext.translate.network import build_translator
     from lstmtext.weights import assign_model_weights
 
     parts = build_translator(config, src_tok.vocab_size, tgt_tok.vocab_size)
-    assign_model_weights(parts.model, arrays, str(weights))
+    assign_model_weights(parts.model, arrays, str(bundle.file("weights.h5")))
     return Translator(config, src_tok, tgt_tok, ModelStepper(parts.encoder, parts.step, config.jit_compile), parts)
 
 
