@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("model", type=Path)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k")
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--runtime", default="auto", help="auto, lite or keras")
+    parser.add_argument("--runtime", default="auto", help="auto, lite, numpy or keras")
     parser.add_argument("--append", action="store_true", help="append a section to benchmarks/RESULTS.md")
     args = parser.parse_args()
 
