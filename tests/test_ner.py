@@ -451,6 +451,9 @@ def test_lite_parts_tag_like_numpy_and_fall_back_cleanly(tiny_tagger, ner_data, 
     lite_dir = tmp_path / "lite"
     r = export_litert(tiny_tagger, lite_dir)
     assert set(r["files"]) == {"emissions"} and (lite_dir / "lite" / "crf.npz").is_file()
+    with pytest.raises(UsageError, match="dynamic"):  # the converter's int8 tagger does not run
+        export_litert(tiny_tagger, tmp_path / "int8", "dynamic")
+    assert not (tmp_path / "int8").exists()
     b = bundle_io.read(lite_dir)
     sentences = [[w for w, _ in s] for s in make_sentences(30, 7)] + [["Lima"]]
     lite, plain = Tagger(b, "lite"), Tagger(b, "numpy")

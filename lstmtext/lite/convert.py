@@ -121,6 +121,12 @@ def write_parts(path: str | Path, quantize: str | None = None) -> dict:
     quantize = quantize or default_quantize(b)
     if quantize not in QUANTIZATIONS:
         raise UsageError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got '{quantize}'")
+    if quantize == "dynamic" and b.task != "lm":
+        # Measured with TensorFlow 2.21 / ai-edge-litert 2.3: the converter turns the
+        # tagger's embedding look-ups into int8 tensors that its own CONCATENATION
+        # kernel then refuses ("t->type != input_type"), so the part would not run.
+        raise UsageError(f"--quantize dynamic is available for language models only (not '{b.task}'): "
+                         "use none or float16")
     weights = b.file("weights.h5")
     if not weights.is_file():
         raise BundleError(f"{b.path}: weights.h5 is missing")

@@ -15,6 +15,11 @@ MANIFEST = "lite/manifest.json"
 FORMAT = "lstmtext-lite"
 FORMAT_VERSION = 1
 QUANTIZATIONS = ("none", "float16", "dynamic")
+# Parts with a while loop (the sequence LSTMs of the tagger and the translator's
+# encoder) grow tensors inside the loop, which the XNNPACK delegate failed to
+# prepare for some batch shapes ("failed to delegate CONCATENATION node"):
+# they run on LiteRT's built-in kernels.
+LOOP_PARTS = frozenset({"emissions", "encode"})
 
 
 def available() -> bool:
@@ -37,12 +42,14 @@ class LiteFunction:
     Inputs whose shape changes between calls are resized (batch, length).
     """
 
-    def __init__(self, path: Path, inputs: list[str], outputs: list[str]):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path: Path, inputs: list[str], outputs: list[str], delegate: bool = True):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.path = path
+        resolver = OpResolverType.AUTO if delegate else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=1)
+            self.interpreter = Interpreter(model_path=str(path), num_threads=1,
+                                           experimental_op_resolver_type=resolver)
             signatures = self.interpreter.get_signature_list()
         except (ValueError, RuntimeError) as exc:
             raise BundleError(f"{path}: not a usable LiteRT model ({str(exc).splitlines()[0][:160]})") from None
@@ -110,7 +117,7 @@ def load_parts(bundle, parts: dict[str, tuple[list[str], list[str]]]) -> tuple[d
             raise BundleError(f"{path}: missing (named in {where})")
         if file_digest(path) != entry.get("sha256"):
             raise BundleError(f"{path}: corrupt (its digest differs from {where})")
-        out[name] = LiteFunction(path, inputs, outputs)
+        out[name] = LiteFunction(path, inputs, outputs, delegate=name not in LOOP_PARTS)
     return out, manifest
 
 
