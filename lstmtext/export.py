@@ -107,9 +107,9 @@ def export_savedmodel(model: str | Path, output: str | Path) -> dict:
     b = bundle_io.read(model)
     out = _target(b, output)
     t = tf()
-    functions, _ = builder(b.task).build(load_arrays(b.file("weights.h5")), b.config, b)
-    if b.task == "ner" and b.config.get("head", "crf") == "crf":
-        functions["tag"] = _tag_function(functions["emissions"], b)
+    functions, extra = builder(b.task).build(load_arrays(b.file("weights.h5")), b.config, b)
+    if "crf" in extra:  # a tagger with a CRF head: its constrained transitions come with the parts
+        functions["tag"] = _tag_function(functions["emissions"], extra["crf"])
     module = t.Module()
     for name, fn in functions.items():
         setattr(module, name, fn)
@@ -131,17 +131,13 @@ def export_savedmodel(model: str | Path, output: str | Path) -> dict:
     return {"output": str(out), "signatures": sorted(functions), "output_bytes": _size(out)}
 
 
-def _tag_function(emissions, b):
+def _tag_function(emissions, crf: dict):
     """``tag``: Viterbi over the emissions with the CRF's (constrained) transitions, in TensorFlow."""
     from lstmtext.layers.crf import viterbi
     from lstmtext.lite.convert import tf
-    from lstmtext.ner.network import NumpyTagger
-    from lstmtext.ner.tagger import constraints_for, load_vocab
 
     t = tf()
-    vocab = load_vocab(b)
-    crf = NumpyTagger(load_arrays(b.file("weights.h5")), b.config, vocab, constraints_for(vocab, b.config))
-    trans, start, end = (t.constant(x, t.float32) for x in (crf.trans, crf.start, crf.end))
+    trans, start, end = (t.constant(crf[k], t.float32) for k in ("transitions", "start", "end"))
 
     @t.function(input_signature=emissions.input_signature)
     def tag(*inputs):

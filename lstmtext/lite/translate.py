@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstmtext.translate.numpy_runtime import NumpyTranslator
+from lstmtext.translate.numpy_runtime import NumpyTranslator, limit_blas_threads
 
 
 def state_names(config) -> list[str]:
@@ -119,8 +119,6 @@ class LiteTranslator(NumpyTranslator):
     """A :class:`~lstmtext.translate.decoding.Stepper` over the LiteRT parts."""
 
     def __init__(self, config, parts: dict):  # noqa: D107 -- no arrays: the parts hold the weights
-        from lstmtext.translate.numpy_runtime import limit_blas_threads
-
         self.config = config
         self.parts = parts
         self.names = state_names(config)
