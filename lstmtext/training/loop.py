@@ -456,9 +456,9 @@ def _write_lite_parts(bundle: Path, reporter: Reporter) -> None:
     """
     if os.environ.get("LSTMTEXT_LITE_PARTS", "1") == "0" or not (bundle / "config.json").is_file():
         return
-    from lstmtext.lite.convert import write_parts
-
     try:
+        from lstmtext.lite.convert import write_parts  # needs TensorFlow: absent on a JAX-only machine
+
         manifest = write_parts(bundle)
     except Exception as exc:  # noqa: BLE001 -- report and keep the trained model
         reporter.message(f"note: LiteRT parts not written ({str(exc).splitlines()[0][:200]}); "
