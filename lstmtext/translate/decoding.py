@@ -202,6 +202,8 @@ class ModelStepper:
         jit: Compile with XLA.
     """
 
+    fixed_shapes = True  # a new shape would recompile: see translate_ids
+
     def __init__(self, encoder, step, jit: bool = True):
         self.encoder, self.step_model, self.jit = encoder, step, jit
         self._encoders: dict[int, Any] = {}
@@ -253,17 +255,23 @@ def translate_ids(stepper: Stepper, sources: list[list[int]], beam: int = 5, alp
                   nbest: int = 1, max_output: int = 1024) -> Iterator[list[Hypothesis]]:
     """Translate source id lists, yielding results in input order.
 
-    Sentences are sorted by length and decoded ``batch_size`` at a time with
-    fixed shapes (batches completed with one-token dummy rows, lengths padded
-    to ``pad_multiple``), so a compiled step sees few distinct shapes.
+    Sentences are sorted by length and decoded ``batch_size`` at a time. For
+    a stepper with ``fixed_shapes`` (compiled functions) batches are completed
+    with one-token dummy rows and lengths padded to ``pad_multiple``, so it
+    sees few distinct shapes; other steppers get only the real sentences,
+    padded to the longest of them.
     """
+    fixed = getattr(stepper, "fixed_shapes", False)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     results: dict[int, list[Hypothesis]] = {}
     for start in range(0, len(order), batch_size):
         idx = order[start: start + batch_size]
-        rows = [sources[i] for i in idx] + [[EOS_ID]] * (batch_size - len(idx))
-        length = max(pad_multiple, -(-max(len(r) for r in rows) // pad_multiple) * pad_multiple)
-        src = np.full((batch_size, length), PAD_ID, dtype=np.int32)
+        rows = [sources[i] for i in idx]
+        longest = max(1, max(len(r) for r in rows))
+        if fixed:
+            rows += [[EOS_ID]] * (batch_size - len(idx))
+            longest = max(pad_multiple, -(-longest // pad_multiple) * pad_multiple)
+        src = np.full((len(rows), longest), PAD_ID, dtype=np.int32)
         for r, ids in enumerate(rows):
             src[r, : len(ids)] = ids
         limits = np.array([min(max_output, max(1, int(math.floor(max_ratio * len(r) + max_extra)))) for r in rows])
