@@ -65,13 +65,13 @@ def _target(b, output) -> Path:
     return out
 
 
-def export_bundle(model: str | Path, output: str | Path, dtype: str = "float32") -> dict:
-    """Copy a bundle to ``output`` with weights stored as ``dtype``.
+def export_bundle(model: str | Path, output: str | Path, dtype: str | None = None) -> dict:
+    """Copy a bundle to ``output`` with weights stored as ``dtype`` (None: as the source stores them).
 
     Training state (optimizer, trainer) is left out; LiteRT parts, if the
     source has them, are rebuilt from the new weights. Returns sizes in bytes.
     """
-    if dtype not in ("float32", "float16"):
+    if dtype not in (None, "float32", "float16"):
         raise UsageError(f"--dtype must be float32 or float16, got '{dtype}'")
     b = bundle_io.read(model)
     out = _target(b, output)

@@ -195,3 +195,7 @@ def test_float16_export_keeps_perplexity(tiny_lm: Path, corpus, tmp_path: Path):
     half = evaluate(bundle_io.read(tmp_path / "half"), EvalOptions(files=[corpus["valid"]]))
     assert half["perplexity"] == pytest.approx(full["perplexity"], rel=1e-3)
     assert not (tmp_path / "half" / "optimizer.h5").exists()
+    # A plain re-export keeps float16 weights as float16.
+    again = export_bundle(tmp_path / "half", tmp_path / "again")
+    assert again["output_bytes"] == pytest.approx(again["source_bytes"], rel=0.01)
+    assert bundle_io.read(tmp_path / "again").config["weights_dtype"] == "float16"

@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
                                     "by a complete result)."),
         format: str = typer.Option("bundle", "--format", "-f", help="bundle (a slim copy), litert (a copy with "
                                    "LiteRT parts for fast start) or savedmodel (TensorFlow Serving)."),
-        dtype: str = typer.Option("float32", "--dtype", help="bundle: weight dtype, float32 or float16."),
+        dtype: Optional[str] = typer.Option(None, "--dtype", help="bundle: weight dtype, float32 or float16 "
+                                            "(default: as the model stores them)."),
         quantize: Optional[str] = typer.Option(None, "--quantize", help="litert: none, float16 or dynamic "
                                                "(int8 weights); default: float16 for float16 bundles, else none."),
     ) -> None:
@@ -31,7 +32,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
         if quantize is not None and format != "litert":
             raise UsageError("--quantize applies to --format litert")
-        if dtype != "float32" and format != "bundle":
+        if dtype is not None and format != "bundle":
             raise UsageError("--dtype applies to --format bundle")
         if format == "bundle":
             r = export_bundle(model, output, dtype)
