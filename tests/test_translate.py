@@ -191,6 +191,30 @@ def test_beam_nbest_is_sorted_and_distinct():
         assert len({tuple(x.tokens) for x in h}) == len(h)
 
 
+def test_only_fixed_shape_steppers_get_padded_batches():
+    from lstmtext.translate.decoding import translate_ids
+
+    def run(fixed: bool):
+        shapes = []
+
+        class Recording(FakeStepper):
+            fixed_shapes = fixed
+
+            def start(self, sources, copies):
+                shapes.append(sources.shape)
+                return super().start(sources, copies)
+
+        out = list(translate_ids(Recording(vocab=7, seed=2), [[5, 6, 7], [5], [6, 6, 6, 6, 6]], beam=3,
+                                 batch_size=8, pad_multiple=4))
+        return shapes, [[(h.tokens, h.score) for h in hyps] for hyps in out]
+
+    fixed_shapes, fixed_out = run(True)
+    free_shapes, free_out = run(False)
+    assert fixed_shapes == [(8, 8)]  # dummy rows, length padded to a multiple of 4
+    assert free_shapes == [(3, 5)]  # the real sentences only
+    assert free_out == fixed_out
+
+
 # ---------------------------------------------------------------- data
 def test_mismatched_files_and_bad_tsv_are_errors(tmp_path):
     from lstmtext.translate.data import read_parallel
