@@ -95,14 +95,16 @@ class Bundle:
 
 
 def versions() -> dict[str, str]:
-    """Versions of lstmtext and, if imported, keras and tensorflow."""
+    """Versions of lstmtext and, if imported, keras (with its backend), tensorflow, jax."""
     import sys
 
     out = {"lstmtext": __version__}
-    for name in ("keras", "tensorflow", "numpy", "sentencepiece"):
+    for name in ("keras", "tensorflow", "jax", "numpy", "sentencepiece"):
         mod = sys.modules.get(name)
         if mod is not None:
             out[name] = getattr(mod, "__version__", "?")
+    if "keras" in sys.modules:
+        out["keras_backend"] = sys.modules["keras"].backend.backend()
     return out
 
 
