@@ -15,6 +15,11 @@ resident memory (``ru_maxrss`` of the child). Targets (issue 5): language model
 with beam 5 <= 1.0 s. The machine's load average is printed beside the
 figures because the machine is shared. ``--append-results`` appends a section
 to benchmarks/RESULTS.md.
+
+The children run as on a user's machine: Python may write its bytecode cache
+(``PYTHONDONTWRITEBYTECODE`` is dropped from their environment; this sandbox
+sets it, which made every start compile lstmtext from source, about 0.25 s),
+and one untimed run per model and runtime comes first.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ INPUTS = {"lm": "the company said", "ner": "Angela Merkel visited Paris on Monda
 def run_once(model: Path, text: str, runtime: str, extra: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) and stdout of one predict process."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "predict", str(model), text,
                              "--runtime", runtime, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -68,6 +74,8 @@ def main() -> None:
         times: dict[str, list] = {r: [] for r in args.runtimes}
         mem: dict[str, list] = {r: [] for r in args.runtimes}
         answers = {}
+        for runtime in args.runtimes:  # warm-up: bytecode cache, file cache
+            run_once(model, INPUTS[task], runtime, extra)
         for _ in range(args.repeats):
             for runtime in args.runtimes:
                 wall, rss, out = run_once(model, INPUTS[task], runtime, extra)
