@@ -12,12 +12,27 @@ import sys
 import time
 
 import typer
-from rich.console import Console
 
 from lstmtext.errors import LstmtextError
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A ``rich`` console made on first use: importing rich costs about 40 ms of every start."""
+
+    def __init__(self, **options):
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+err = _LazyConsole(stderr=True, highlight=False)
+out = _LazyConsole(highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
