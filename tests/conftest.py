@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Training ends by building LiteRT parts (seconds each); the suite's many tiny
 # trainings skip that, and tests/test_lite.py turns it back on where it checks it.
 os.environ.setdefault("LSTMTEXT_LITE_PARTS", "0")
+# Remembered file digests (lstmtext.lite.runtime.file_digest) go to a private cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="lstmtext-test-cache-")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

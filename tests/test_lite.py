@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -170,3 +171,27 @@ def test_training_writes_lite_parts(corpus, tmp_path: Path, monkeypatch):
                        epochs=1, seed=1), Reporter())
     manifest = json.loads((tmp_path / "o" / "model-best" / "lite" / "manifest.json").read_text())
     assert manifest["task"] == "lm" and (tmp_path / "o" / "model-best" / "lite" / "step.tflite").is_file()
+
+
+def test_file_digests_are_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    from lstmtext.lite import runtime
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    hashed = []
+    real = runtime.sha256_file
+    monkeypatch.setattr(runtime, "sha256_file", lambda p: hashed.append(p) or real(p))
+    f = tmp_path / "part.bin"
+    f.write_bytes(b"a" * 1000)
+    os.utime(f, (1_000_000_000, 1_000_000_000))  # settled long ago
+    first = runtime.file_digest(f)
+    assert runtime.file_digest(f) == first and len(hashed) == 1  # second call: remembered
+    f.write_bytes(b"b" * 1000)  # same size, new content
+    os.utime(f, (1_000_000_500, 1_000_000_500))
+    assert runtime.file_digest(f) != first and len(hashed) == 2
+    g = tmp_path / "fresh.bin"
+    g.write_bytes(b"c")  # just written: never remembered
+    runtime.file_digest(g)
+    runtime.file_digest(g)
+    assert hashed.count(g) == 2
+    (tmp_path / "cache" / "lstmtext" / "digests.json").write_text("not json")
+    assert runtime.file_digest(f) == real(f)  # a broken cache costs only the re-hash

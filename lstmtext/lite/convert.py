@@ -22,7 +22,7 @@ import numpy as np
 from lstmtext import bundle as bundle_io
 from lstmtext.errors import BundleError, UsageError
 from lstmtext.io import atomic_directory
-from lstmtext.lite.runtime import DIR, FORMAT, FORMAT_VERSION, QUANTIZATIONS, file_digest
+from lstmtext.lite.runtime import DIR, FORMAT, FORMAT_VERSION, QUANTIZATIONS, sha256_file
 
 BUILDERS = {"lm": "lstmtext.lite.lm", "ner": "lstmtext.lite.ner", "translate": "lstmtext.lite.translate"}
 
@@ -137,11 +137,11 @@ def write_parts(path: str | Path, quantize: str | None = None) -> dict:
         for name, fn in functions.items():
             data = to_tflite(fn, quantize)
             (tmp / f"{name}.tflite").write_bytes(data)
-            files[name] = {"file": f"{name}.tflite", "bytes": len(data), "sha256": file_digest(tmp / f"{name}.tflite")}
+            files[name] = {"file": f"{name}.tflite", "bytes": len(data), "sha256": sha256_file(tmp / f"{name}.tflite")}
         for name, values in extra.items():
             np.savez(tmp / f"{name}.npz", **values)
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "task": b.task, "quantize": quantize,
-                    "weights_sha256": file_digest(weights), "files": files}
+                    "weights_sha256": sha256_file(weights), "files": files}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
