@@ -89,6 +89,11 @@ def to_tflite(function, quantize: str = "none") -> bytes:
         converter.target_spec.supported_types = [t.float16]
     elif quantize == "dynamic":
         converter.optimizations = [t.lite.Optimize.DEFAULT]
+        # The MLIR dynamic-range quantizer (TensorFlow 2.21's default) turns the
+        # embedding look-ups of the tagger and the translator into int8 tensors
+        # that LiteRT's CONCATENATION kernel refuses ("t->type != input_type");
+        # the older quantizer keeps them float and gives parts that run.
+        converter.experimental_new_dynamic_range_quantizer = False
     from lstmtext.backend import silenced_stderr
 
     with silenced_stderr():  # the converter logs every MLIR pass to stderr
@@ -121,12 +126,6 @@ def write_parts(path: str | Path, quantize: str | None = None) -> dict:
     quantize = quantize or default_quantize(b)
     if quantize not in QUANTIZATIONS:
         raise UsageError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got '{quantize}'")
-    if quantize == "dynamic" and b.task != "lm":
-        # Measured with TensorFlow 2.21 / ai-edge-litert 2.3: the converter turns the
-        # tagger's embedding look-ups into int8 tensors that its own CONCATENATION
-        # kernel then refuses ("t->type != input_type"), so the part would not run.
-        raise UsageError(f"--quantize dynamic is available for language models only (not '{b.task}'): "
-                         "use none or float16")
     weights = b.file("weights.h5")
     if not weights.is_file():
         raise BundleError(f"{b.path}: weights.h5 is missing")
