@@ -77,8 +77,10 @@ def test_empty_and_very_long_lines_translate(toy_model):
 
     b = bundle_io.read(toy_model)
     long_line = " ".join(["the big dog sees a cat"] * 200)
-    out = list(predict(b, ["", long_line, "the cat likes a bird"], PredictOptions(beam=3)))
-    assert len(out) == 3 and all(isinstance(line, str) for line in out)
+    out = list(predict(b, ["", long_line, "the cat likes a bird", "   "], PredictOptions(beam=3)))
+    assert len(out) == 4 and all(isinstance(line, str) for line in out)
+    assert out[0] == out[3] == ""  # nothing in, nothing out (not an invented sentence)
+    assert out[1] and out[2]
 
 
 def test_save_load_gives_identical_output(toy, toy_model, tmp_path):

@@ -56,6 +56,10 @@ class Translator:
     def translate(self, lines: list[str], beam: int | None = None, nbest: int = 1, batch_size: int | None = None):
         """Hypotheses (best first) for each line, in input order.
 
+        An empty (or blank) line translates to an empty line with score 0
+        without decoding: training never shows the model an empty source, so
+        whatever it produced would be invented.
+
         Returns:
             A list with, for each line, a list of ``(text, score, ids)``.
         """
@@ -66,12 +70,15 @@ class Translator:
         beam = c.beam if beam is None else beam
         if beam < 1:
             raise UsageError(f"--beam must be at least 1, got {beam}")
-        src = encode_source(self.source_tokenizer, [line.strip() for line in lines], c.max_source_pieces)
-        out = []
-        for hyps in translate_ids(self.stepper, src, beam=beam, alpha=c.length_penalty,
-                                  max_ratio=c.max_length_ratio, max_extra=c.max_length_extra,
-                                  batch_size=batch_size or c.decode_batch_size, pad_multiple=16, nbest=nbest):
-            out.append([(self.target_tokenizer.decode(h.tokens), h.score, h.tokens) for h in hyps])
+        texts = [line.strip() for line in lines]
+        todo = [i for i, text in enumerate(texts) if text]
+        out: list[list] = [[("", 0.0, [])] for _ in texts]
+        src = encode_source(self.source_tokenizer, [texts[i] for i in todo], c.max_source_pieces)
+        for i, hyps in zip(todo, translate_ids(self.stepper, src, beam=beam, alpha=c.length_penalty,
+                                               max_ratio=c.max_length_ratio, max_extra=c.max_length_extra,
+                                               batch_size=batch_size or c.decode_batch_size, pad_multiple=16,
+                                               nbest=nbest)):
+            out[i] = [(self.target_tokenizer.decode(h.tokens), h.score, h.tokens) for h in hyps]
         return out
 
 
