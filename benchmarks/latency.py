@@ -38,6 +38,15 @@ INPUTS = {"lm": "the company said", "ner": "Angela Merkel visited Paris on Monda
           "mt": "A man in a blue shirt is riding a bike down the street ."}
 
 
+def cpu_reference() -> float:
+    """Seconds for a fixed pure-Python loop (10 million additions): how fast the shared CPU is right now."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def run_once(model: Path, text: str, runtime: str, extra: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) and stdout of one predict process."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -67,6 +76,7 @@ def main() -> None:
     models = {"lm": (args.lm, []), "ner": (args.ner, ["--format", "text"]), "mt": (args.mt, ["--beam", "5"])}
     rows = []
     load = os.getloadavg()[0]
+    reference = [cpu_reference()]
     for task, (model, extra) in models.items():
         if not (model / "config.json").is_file() and not (model / "model-best" / "config.json").is_file():
             print(f"{task}: {model} not found, skipped")
@@ -87,16 +97,19 @@ def main() -> None:
                          statistics.median(times[runtime]), min(times[runtime]), max(times[runtime]),
                          statistics.median(mem[runtime]), answers[runtime].splitlines()[0][:70]))
     load = (load + os.getloadavg()[0]) / 2
+    reference.append(cpu_reference())
+    ref = f"CPU reference (10M-addition Python loop, before/after): {reference[0]:.2f} / {reference[1]:.2f} s"
     header = (f"{'task':4} {'model':22} {'runtime':8} {'median s':>8} {'min':>6} {'max':>6} {'peak MB':>8}  "
               "answer")
     lines = [header] + [f"{t:4} {m:22} {r:8} {med:8.3f} {lo:6.3f} {hi:6.3f} {rss:8.0f}  {a}"
                         for t, m, r, med, lo, hi, rss, a in rows]
     print("\n".join(lines))
     print(f"load average (1 min, mean of start and end): {load:.2f}")
+    print(ref)
     if args.append_results:
         cpu = platform.processor() or platform.machine()
         section = [f"\n## One-input latency, process start to output ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n",
-                   f"- machine: {os.cpu_count()} cores, {cpu}; load average {load:.2f}",
+                   f"- machine: {os.cpu_count()} cores, {cpu}; load average {load:.2f}; {ref}",
                    f"- command: `python benchmarks/latency.py --repeats {args.repeats} --runtimes "
                    f"{' '.join(args.runtimes)}`", "",
                    "| task | model | runtime | median s | min | max | peak MB |", "|---|---|---|---|---|---|---|"]
