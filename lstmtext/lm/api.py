@@ -171,20 +171,12 @@ def train(options: TrainOptions, reporter=None) -> dict:
     """
     from lstmtext.io import require_nonempty
     from lstmtext.lm.data import encode_lines
-    from lstmtext.training import distribute, loop
+    from lstmtext.training import loop
 
     output = Path(options.output)
     if len(options.train) != 1 or len(options.valid) != 1:
         raise UsageError("train lm takes one --train and one --valid file")
-    # First: the multi-worker strategy must start before TensorFlow runs anything.
-    dist = distribute.setup(options.extra.get("strategy") or "auto",
-                            options.extra.get("mixed_precision") or "off")
-    loop.check_output(output, options.resume, options.overwrite)
-    base = None
-    if options.resume:
-        from lstmtext.bundle import read
-
-        base = config_io.from_dict(LMConfig, read(output / "model-last", TASK).config)
+    dist, base = loop.start_training(options, LMConfig, TASK)
     config = resolve_config(options, base)
     train_lines = require_nonempty(options.train[0], options.encoding)
     valid_lines = require_nonempty(options.valid[0], options.encoding)

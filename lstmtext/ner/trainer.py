@@ -171,18 +171,14 @@ def train(options, reporter) -> dict:
 
     from lstmtext.config import resolve
     from lstmtext.ner.network import build_model
-    from lstmtext.training import distribute
-    from lstmtext.training.loop import LoopConfig, check_output, fit, output_lock, set_seed
+    from lstmtext.training.loop import LoopConfig, fit, output_lock, set_seed, start_training
 
     if not options.train:
         raise UsageError("--train is required")
     if not options.valid:
         raise UsageError("--valid is required (validation entity F1 selects the best model)")
     output = Path(options.output)
-    # First: the multi-worker strategy must start before TensorFlow runs anything.
-    dist = distribute.setup((options.extra or {}).get("strategy") or "auto",
-                            (options.extra or {}).get("mixed_precision") or "off")
-    check_output(output, options.resume, options.overwrite)
+    dist, _ = start_training(options)  # resuming reads model-last below
     extra = {k: v for k, v in (options.extra or {}).items() if k in NERConfig.__dataclass_fields__}
     if options.epochs is not None:
         extra["epochs"] = options.epochs

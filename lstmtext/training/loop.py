@@ -264,6 +264,32 @@ def check_output(output: Path, resume: bool, overwrite: bool) -> None:
         )
 
 
+def start_training(options, config_cls=None, task: str = ""):
+    """The start every ``train`` command shares.
+
+    Sets up the distribution strategy first (a multi-worker strategy must
+    start before TensorFlow runs anything), then protects an earlier training
+    in ``options.output`` (:func:`check_output`). With ``--resume`` and a
+    ``config_cls``, the config stored in ``model-last`` comes back as the base
+    that new ``--set`` values override.
+
+    Returns:
+        ``(distribution, base config or None)``.
+    """
+    from lstmtext import config as config_io
+    from lstmtext.bundle import read
+    from lstmtext.training import distribute
+
+    extra = options.extra or {}
+    dist = distribute.setup(extra.get("strategy") or "auto", extra.get("mixed_precision") or "off")
+    output = Path(options.output)
+    check_output(output, options.resume, options.overwrite)
+    base = None
+    if options.resume and config_cls is not None:
+        base = config_io.from_dict(config_cls, read(output / "model-last", task).config)
+    return dist, base
+
+
 def _improved(value: float, best: float | None, mode: str) -> bool:
     if best is None:
         return True

@@ -316,22 +316,14 @@ def train(options: TrainOptions, reporter=None) -> dict:
         The best epoch's metrics.
     """
     from lstmtext.translate.data import encode_source, encode_target, filter_long, read_parallel
-    from lstmtext.training import distribute, loop
+    from lstmtext.training import loop
 
     output = Path(options.output)
     train_args = _data_args(options.train, options.extra, "train_")
     valid_args = _data_args(options.valid, options.extra, "valid_")
     if not train_args:
         raise UsageError("give --train FILE.tsv or --train-source and --train-target")
-    # First: the multi-worker strategy must start before TensorFlow runs anything.
-    dist = distribute.setup(options.extra.get("strategy") or "auto",
-                            options.extra.get("mixed_precision") or "off")
-    loop.check_output(output, options.resume, options.overwrite)
-    base = None
-    if options.resume:
-        from lstmtext.bundle import read
-
-        base = config_io.from_dict(TranslateConfig, read(output / "model-last", TASK).config)
+    dist, base = loop.start_training(options, TranslateConfig, TASK)
     config = resolve_config(options, base)
     train_text = read_parallel(**train_args, encoding=options.encoding, max_line_chars=config.max_line_chars)
     if valid_args:
