@@ -225,7 +225,7 @@ class TranslateTrainTask:
             n = min(len(self.valid_sources), VALID_BLEU_SENTENCES)
             t0 = time.perf_counter()
             translator = self.translator
-            if self.config.valid_runtime == "lite":
+            if self.config.valid_runtime in ("numpy", "lite"):
                 from lstmtext.translate.numpy_runtime import NumpyTranslator
 
                 arrays = {v.path: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in self.model.weights}

@@ -59,9 +59,9 @@ class TranslateConfig:
     early_stopping: str = option("bleu", "validation metric for best model and early stopping: bleu (greedy "
                                  "decoding) or loss", ("bleu", "loss"))
     jit_compile: bool = option(True, "compile training and decoding steps with XLA")
-    valid_runtime: str = option("lite", "decoder for validation BLEU: lite (numpy over the current weights; no "
-                                "per-shape compilation, best on CPU) or keras (compiled steps, best on GPU)",
-                                ("lite", "keras"))
+    valid_runtime: str = option("numpy", "decoder for validation BLEU: numpy (over the current weights; no "
+                                "per-shape compilation, best on CPU) or keras (compiled steps, best on GPU); "
+                                "'lite' is an older name of numpy", ("numpy", "keras", "lite"))
     # decoding
     beam: int = option(5, "default beam size for predict/evaluate (1: greedy)")
     length_penalty: float = option(0.6, "GNMT length penalty alpha: score / ((5 + len) / 6) ** alpha")
