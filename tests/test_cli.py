@@ -162,3 +162,17 @@ def test_interactive_predict_answers_each_line(tiny_lm):
     assert r.stderr.count("> ") == 4  # one prompt per line read, the blank one and end of input included
     r = runner.invoke(app, ["predict", str(tiny_lm), "the cat", "--interactive"])
     assert r.exit_code != 0 and "--interactive" in r.output
+
+
+def test_training_progress_bar_runs_on_a_terminal():
+    from lstmtext.cli.console import RichReporter
+
+    reporter = RichReporter()
+    reporter.terminal = True  # as on a terminal: a live rich progress bar
+    reporter.train_begin(1, 0)
+    reporter.epoch_begin(0, 3, 0.1)
+    for step in range(3):
+        reporter.step(step, 1.0, 10)
+    reporter.epoch_end(0, {"epoch": 1, "loss": 1.0})
+    reporter.train_end()
+    assert reporter.tokens == 30 and reporter.progress is None

@@ -23,12 +23,17 @@ class _LazyConsole:
         self._options = options
         self._console = None
 
-    def __getattr__(self, name):
+    @property
+    def console(self):
+        """The ``rich.console.Console`` itself (what rich's own objects, e.g. ``Progress``, must be given)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name):
+        return getattr(self.console, name)
 
 
 err = _LazyConsole(stderr=True, highlight=False)
@@ -102,7 +107,7 @@ class RichReporter:
                 TextColumn(f"epoch {epoch + 1}/{self.epochs}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("{task.fields[tps]:,.0f} tok/s"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=err, transient=True,
+                console=err.console, transient=True,
             )
             self.progress.start()
             self.task = self.progress.add_task("train", total=steps, loss=float("nan"), tps=0.0)
