@@ -23,6 +23,11 @@ QUANTIZATIONS = ("none", "float16", "dynamic")
 # prepare for some batch shapes ("failed to delegate CONCATENATION node"):
 # they run on LiteRT's built-in kernels.
 LOOP_PARTS = frozenset({"emissions", "encode"})
+# ``--runtime auto`` runs the tagger's and the translator's parts on batches of
+# at most this many sentences (no h5py import: the fastest start) and the NumPy
+# runtime on larger ones, which measured several times faster on whole files
+# (benchmarks/RESULTS.md).
+LITE_MAX_BATCH = 8
 
 
 def available() -> bool:

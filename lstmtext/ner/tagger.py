@@ -8,14 +8,11 @@ import numpy as np
 
 from lstmtext.bundle import Bundle
 from lstmtext.errors import BundleError, UsageError
+from lstmtext.lite.runtime import LITE_MAX_BATCH
 from lstmtext.ner import schemes
 from lstmtext.ner.features import Vocab, encode
 
 RUNTIMES = ("auto", "lite", "numpy", "keras")
-# ``auto`` tags batches of at most this many sentences with the LiteRT part (no
-# h5py import: the fastest start) and larger ones with the NumPy runtime, which
-# measured several times faster on whole files (benchmarks/RESULTS.md).
-LITE_MAX_BATCH = 8
 
 
 def load_vocab(bundle: Bundle) -> Vocab:
@@ -45,9 +42,9 @@ class Tagger:
         bundle: A ``ner`` bundle.
         runtime: ``lite`` (the bundle's LiteRT emissions part), ``numpy``
             (the NumPy runtime over the weights), ``auto`` (the LiteRT part
-            for batches of up to :data:`LITE_MAX_BATCH` sentences when the
-            bundle has one, else NumPy) or ``keras`` (the Keras model on
-            the configured backend). None but ``keras`` imports TensorFlow.
+            for batches of up to :data:`~lstmtext.lite.runtime.LITE_MAX_BATCH`
+            sentences when the bundle has one, else NumPy) or ``keras`` (the
+            Keras model on the configured backend). None but ``keras`` imports TensorFlow.
         batch_size: Sentences per batch (default: the bundle's ``eval_batch_size``).
 
     Attributes:
@@ -68,7 +65,7 @@ class Tagger:
         self.constraints = constraints_for(self.vocab, self.config)
         from lstmtext.lite import ner as lite_ner, runtime as lite
 
-        self._numpy_net = None
+        self._weights_runner = None
         loaded = lite.choose(bundle, runtime, {"emissions": lite_ner.signature(self.config)}, lite.note)
         if loaded is not None:
             self.runtime = runtime  # "lite", or "auto": LiteRT for small batches
@@ -82,16 +79,16 @@ class Tagger:
         from lstmtext.ner.network import NumpyTagger
         from lstmtext.weights import load_arrays
 
-        if self._numpy_net is None:
+        if self._weights_runner is None:
             weights = self.bundle.file("weights.h5")
             if not weights.is_file():
                 raise BundleError(f"{self.bundle.path}: weights.h5 is missing")
             arrays = load_arrays(weights)
             if self.runtime == "keras":
-                self._numpy_net = _KerasRunner(arrays, self.config, self.vocab, self.constraints, str(weights))
+                self._weights_runner = _KerasRunner(arrays, self.config, self.vocab, self.constraints, str(weights))
             else:
-                self._numpy_net = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
-        return self._numpy_net
+                self._weights_runner = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
+        return self._weights_runner
 
     def tag_ids(self, batch: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Internal tag ids for one batch of non-empty sentences."""

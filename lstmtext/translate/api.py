@@ -83,9 +83,6 @@ class Translator:
 
 
 RUNTIMES = ("auto", "lite", "numpy", "keras")
-# ``auto`` decodes batches of at most this many sentences with the LiteRT parts
-# and larger ones with the NumPy runtime (faster on whole files; benchmarks/RESULTS.md).
-LITE_MAX_BATCH = 8
 
 
 def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
@@ -95,9 +92,9 @@ def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
         bundle: A translate bundle.
         runtime: ``lite``: the bundle's LiteRT encoder and decoder step;
             ``numpy``: the NumPy runtime over the weights; ``auto``: the
-            LiteRT parts for batches of up to :data:`LITE_MAX_BATCH`
-            sentences when the bundle has them, else NumPy; none imports
-            TensorFlow. ``keras``: the Keras network with compiled step
+            LiteRT parts for batches of up to
+            :data:`~lstmtext.lite.runtime.LITE_MAX_BATCH` sentences when the
+            bundle has them, else NumPy; none imports TensorFlow. ``keras``: the Keras network with compiled step
             functions on the active backend.
     """
     from lstmtext.lite import runtime as lite, translate as lite_mt
@@ -124,7 +121,7 @@ def load_translator(bundle: Bundle, runtime: str = "auto") -> Translator:
     if loaded is not None:
         stepper = lite_mt.LiteTranslator(config, loaded[0])
         if runtime == "auto":
-            stepper = lite_mt.SmallBatchStepper(stepper, numpy_stepper, LITE_MAX_BATCH)
+            stepper = lite_mt.SmallBatchStepper(stepper, numpy_stepper, lite.LITE_MAX_BATCH)
         return Translator(config, src_tok, tgt_tok, stepper)
     if runtime != "keras":
         return Translator(config, src_tok, tgt_tok, numpy_stepper())
