@@ -188,7 +188,7 @@ class NumpyTranslator:
 
     # ------------------------------------------------------------ Stepper
     def start(self, sources: np.ndarray, copies: int):
-        with wide_blas(len(sources) * copies):
+        with wide_blas(len(sources)):  # the encoder runs once per sentence, before the copies
             memory, mask, states = self.encode(np.asarray(sources))
         states = [np.repeat(s, copies, axis=0) for s in states]
         return {"memory": memory, "mask": mask, "states": states, "copies": copies}
