@@ -241,6 +241,9 @@ def load_step_model(bundle: Bundle, runtime: str = "auto"):
                                        config.tie_weights)
     if model.vocab_size != tokenizer.vocab_size:
         raise BundleError(f"{bundle.path}: tokenizer and weights disagree on the vocabulary size")
+    if list(model.units) != [config.hidden_size] * config.num_layers:
+        raise BundleError(f"{bundle.path}: weights of {len(model.units)} x {model.units[0]} units do not fit its "
+                          f"config ({config.num_layers} x {config.hidden_size})")
     return model, tokenizer
 
 
@@ -326,36 +329,69 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
 
 
 # ---------------------------------------------------------------- generate
-def generate(bundle: Bundle, prompt: str = "", max_words: int = 30, temperature: float = 1.0,
-             top_k: int = 0, top_p: float = 1.0, seed: int | None = None, runtime: str = "auto") -> str:
-    """Sample a continuation of ``prompt`` of at most ``max_words`` words.
+def generate_stream(bundle: Bundle, prompt: str = "", max_words: int = 30, temperature: float = 1.0,
+                    top_k: int = 0, top_p: float = 1.0, seed: int | None = None, runtime: str = "auto",
+                    allow_unk: bool = False) -> Iterator[str]:
+    """Sample a continuation of ``prompt``, yielding its text word by word as it is drawn.
 
-    An end-of-line id becomes a newline. Reproducible for a given ``seed``.
+    Each yielded chunk is one word with its leading space (none at the start
+    of a line) or a newline for an end-of-line id; joined, they equal
+    :func:`generate`'s result. At most ``max_words`` words; the unknown-word
+    id is never drawn unless ``allow_unk``. Reproducible for a given ``seed``.
     """
     from lstmtext.decoding.sampling import sample
+    from lstmtext.tokenizers import UNK_ID
 
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or max_words < 0:
         raise UsageError("need temperature >= 0, 0 < top-p <= 1, top-k >= 0, max-words >= 0")
     model, tokenizer = load_step_model(bundle, runtime)
+    if max_words == 0:
+        return
     rng = np.random.default_rng(seed)
     log_probs, state = model.feed(_prompt_ids(tokenizer, prompt))
-    banned = np.array([PAD_ID, 1, 2]) if tokenizer.kind != "word" else np.array([PAD_ID, 2])
-    out_lines: list[list[int]] = [[]]
-    words = 0
+    banned = np.array([PAD_ID, 2] + ([] if allow_unk else [UNK_ID]))
+    word: list[int] = []  # pieces of the word being drawn: it is complete when the next word starts
+    words, lines, line_start = 0, 0, True
+
+    def flush() -> str:
+        nonlocal line_start
+        text = tokenizer.decode(word).strip()
+        word.clear()
+        if not text:
+            return ""
+        text, line_start = (text if line_start else " " + text), False
+        return text
+
     while True:
         i = sample(log_probs[0], rng, temperature, top_k, top_p, banned)
+        starts = i != EOS_ID and tokenizer.is_word_start(i)
+        if (i == EOS_ID or starts) and word:
+            yield flush()
+        if starts:
+            if words >= max_words:
+                return
+            words += 1
         if i == EOS_ID:
-            out_lines.append([])
+            lines += 1
+            if lines > max_words:  # a model that only ends lines would never stop
+                return
+            yield "\n"
+            line_start = True
         else:
-            if tokenizer.is_word_start(i):
+            word.append(i)
+            if tokenizer.kind == "word":  # every id is a whole word: no need to wait for the next
+                yield flush()
                 if words >= max_words:
-                    break
-                words += 1
-            out_lines[-1].append(i)
-        if words >= max_words and tokenizer.kind == "word":
-            break
+                    return
         log_probs, state = model.step(np.asarray([i]), state)
-    return "\n".join(tokenizer.decode(ids) for ids in out_lines).strip("\n")
+
+
+def generate(bundle: Bundle, prompt: str = "", max_words: int = 30, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, seed: int | None = None, runtime: str = "auto",
+             allow_unk: bool = False) -> str:
+    """Sample a continuation of ``prompt`` of at most ``max_words`` words (see :func:`generate_stream`)."""
+    return "".join(generate_stream(bundle, prompt, max_words, temperature, top_k, top_p, seed, runtime,
+                                   allow_unk)).strip("\n")
 
 
 # ---------------------------------------------------------------- info
