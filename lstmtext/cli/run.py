@@ -164,11 +164,34 @@ def register(app: typer.Typer) -> None:
         top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible samples."),
         runtime: str = typer.Option("auto", "--runtime", help="auto, lite or numpy."),
+        allow_unk: bool = typer.Option(False, "--allow-unk", help="Let the unknown-word token be generated."),
     ) -> None:
-        """Generate text with a language model."""
+        """Generate text with a language model; words are written as they come (Ctrl-C stops)."""
+        import signal
+
         from lstmtext import bundle as bundle_io
-        from lstmtext.lm.api import generate as run
+        from lstmtext.lm.api import generate_stream
 
         b = bundle_io.read(model, task="lm", check_weights=False)
-        text = run(b, prompt, max_words, temperature, top_k, top_p, seed, runtime)
-        sys.stdout.write((prompt + " " if prompt else "") + text + "\n")
+        chunks = generate_stream(b, prompt, max_words, temperature, top_k, top_p, seed, runtime, allow_unk)
+        stdout = sys.stdout
+        try:
+            stdout.write(prompt)
+            first = True
+            for chunk in chunks:
+                # The prompt and the first word are one line: one space between them.
+                if first and prompt and chunk and not chunk.startswith(("\n", " ")):
+                    chunk = " " + chunk
+                first = False
+                stdout.write(chunk)
+                stdout.flush()
+            stdout.write("\n")
+            stdout.flush()
+        except KeyboardInterrupt:
+            stdout.write("\n")
+            stdout.flush()
+            raise typer.Exit(128 + signal.SIGINT) from None
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
