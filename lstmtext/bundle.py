@@ -109,10 +109,24 @@ def versions() -> dict[str, str]:
 
 
 def resolve_path(path: str | Path) -> Path:
-    """The bundle directory for a MODEL argument (bundle or training output)."""
+    """The bundle directory for a MODEL argument: a bundle, a training output or an installed model's name.
+
+    A path that exists wins over an installed model of the same name (a note
+    on standard error says which is used); a bare name that is no path is
+    looked up among the installed model packages (:mod:`lstmtext.packages`).
+    """
+    from lstmtext import packages
+
     p = Path(path)
     if not p.exists() and recover_directory(p) is None:
+        if packages.is_name(str(path)):
+            return packages.find(str(path))
         raise BundleError(f"{p}: model not found")
+    if packages.is_name(str(path)) and packages.installed().get(str(path)):
+        import sys
+
+        print(f"note: using the bundle at ./{path}, not the installed model '{path}' of the same name "
+              f"(give another path to choose)", file=sys.stderr)
     if not p.is_dir():
         raise BundleError(f"{p}: not a model bundle (expected a directory)")
     if (p / CONFIG).is_file():

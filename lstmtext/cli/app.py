@@ -25,6 +25,9 @@ train_app = typer.Typer(help="Train a model: lm, ner or translate.", no_args_is_
 tokenizer_app = typer.Typer(help="Train and apply SentencePiece / word tokenizers.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(tokenizer_app, name="tokenizer")
+data_app = typer.Typer(help="Check training data before training: statistics, problems, auto values.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:
@@ -42,15 +45,16 @@ def _root(
 
 
 # Each module registers its commands on the apps above.
-for _name in ("tokenizer", "train_lm", "train_ner", "train_translate", "run", "info", "export"):
+for _name in ("tokenizer", "train_lm", "train_ner", "train_translate", "run", "info", "export", "models",
+              "data"):
     try:
         _module = importlib.import_module(f"lstmtext.cli.{_name}")
     except ModuleNotFoundError as _exc:  # a task still being written
         if _exc.name != f"lstmtext.cli.{_name}":
             raise
         continue
-    _module.register(app if _name in ("run", "info", "export") else
-                     tokenizer_app if _name == "tokenizer" else train_app)
+    _module.register(app if _name in ("run", "info", "export", "models") else
+                     tokenizer_app if _name == "tokenizer" else data_app if _name == "data" else train_app)
 
 
 def main() -> None:
