@@ -12,8 +12,11 @@ import typer
 from lstmtext.cli.console import err, friendly, out, print_json
 
 
+SHORT = {"valid_perplexity": "ppl", "f1": "F1", "accuracy": "acc", "bleu": "BLEU", "chrf": "chrF"}
+
+
 def _metrics_text(metrics: dict) -> str:
-    return ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()) or "-"
+    return ", ".join(f"{SHORT.get(k, k)} {v:.2f}" for k, v in metrics.items()) or "-"
 
 
 def _size(n: int) -> str:
