@@ -135,7 +135,7 @@ def describe(model: InstalledModel) -> dict:
     except (OSError, ValueError):
         metrics = {}
     row["bytes"] = sum(f.stat().st_size for f in model.path.rglob("*") if f.is_file())
-    keys = {"lm": ("valid_perplexity",), "ner": ("f1", "accuracy"), "translate": ("bleu", "chrf")}
+    keys = {"lm": ("valid_perplexity",), "ner": ("f1", "accuracy"), "translate": ("valid_bleu", "valid_chrf")}
     for key in keys.get(row["task"], ()):
         if isinstance(metrics.get(key), (int, float)):
             row["metrics"][key] = round(float(metrics[key]), 2)

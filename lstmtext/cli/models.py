@@ -12,7 +12,8 @@ import typer
 from lstmtext.cli.console import err, friendly, out, print_json
 
 
-SHORT = {"valid_perplexity": "ppl", "f1": "F1", "accuracy": "acc", "bleu": "BLEU", "chrf": "chrF"}
+SHORT = {"valid_perplexity": "ppl", "f1": "F1", "accuracy": "acc", "valid_bleu": "BLEU (greedy)",
+         "valid_chrf": "chrF"}
 
 
 def _metrics_text(metrics: dict) -> str:
