@@ -40,7 +40,10 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        table = Table("name", "task", "size", "validation", "licence", "version")
+        from rich.table import Column
+
+        table = Table(Column("name", no_wrap=True), "task", Column("size", no_wrap=True), "validation",
+                      "licence", "version")
         for r in rows:
             table.add_row(r["name"], str(r["task"]), _size(r["bytes"]), _metrics_text(r["metrics"]),
                           r["licence"], r["version"])
