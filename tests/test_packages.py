@@ -180,7 +180,9 @@ def test_generate_streams_and_stops_cleanly_on_ctrl_c(tiny_lm: Path, tmp_path: P
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-c", "from lstmtext.cli import main; main()", "generate",
                              str(tiny_lm), "the", "--max-words", "1000000000", "--seed", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                            # A shell that runs the suite in the background ignores SIGINT in its children.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stdout.read(40)  # words arrive while it still runs
         assert proc.poll() is None and first.startswith(b"the ")
