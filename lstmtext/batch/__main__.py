@@ -1,4 +1,4 @@
-"""``python -m lstmtext.batch``: run a model over files with a pool of Ray Data workers."""
+"""``python -m lstmtext.batch``: run a model over files with a pool of workers (Ray Data, or Apache Beam)."""
 
 from __future__ import annotations
 
@@ -60,10 +60,17 @@ def batch(
                                           "(default: start a local one)."),
     ray_option: Optional[List[str]] = typer.Option(None, "--ray-option", help="KEY=VALUE for ray.init "
                                                    "(JSON values: runtime_env='{\"pip\": [...]}'); repeatable."),
+    engine: str = typer.Option("ray", "--engine", help="ray (Ray Data) or beam (Apache Beam RunInference)."),
+    runner: Optional[str] = typer.Option(None, "--runner", help="beam: a Beam runner by name (default "
+                                         "DirectRunner, with --workers processes; FlinkRunner, SparkRunner, "
+                                         "DataflowRunner ...)."),
+    pipeline_option: Optional[List[str]] = typer.Option(None, "--pipeline-option", help="beam: KEY=VALUE "
+                                                        "pipeline option (flink_master=HOST:8081, "
+                                                        "project=ID ...); repeatable."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run's outputs."),
     json_: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
-    """Predict every line of the input files with a pool of worker processes (Ray Data)."""
+    """Predict every line of the input files with a pool of worker processes (Ray Data or Apache Beam)."""
     from lstmtext.batch.pipeline import BatchOptions, run
     from lstmtext.errors import UsageError
     from lstmtext.tasks import PredictOptions
@@ -74,9 +81,21 @@ def batch(
                                    input_format=input_format).items() if v is not None}
     predict = PredictOptions(format=format, top_k=top_k, beam=beam, batch_size=batch_size, runtime=runtime,
                              encoding=encoding, extra=extra)
-    summary = run(model, BatchOptions(inputs=list(input), output=output, predict=predict, workers=workers,
-                                      chunk_size=chunk_size, max_chars=max_chars, overwrite=overwrite,
-                                      address=address, init=_init_options(ray_option or [])))
+    common = dict(inputs=list(input), output=output, predict=predict, workers=workers, chunk_size=chunk_size,
+                  max_chars=max_chars, overwrite=overwrite)
+    if engine == "beam":
+        if address or ray_option:
+            raise UsageError("--address and --ray-option are for --engine ray (Beam: --runner, --pipeline-option)")
+        from lstmtext.batch.beam import BeamOptions, run as run_beam  # UsageError without the beam extra
+
+        summary = run_beam(model, BeamOptions(**common, runner=runner or "DirectRunner",
+                                              pipeline_options=list(pipeline_option or [])))
+    elif engine == "ray":
+        if runner or pipeline_option:
+            raise UsageError("--runner and --pipeline-option are for --engine beam")
+        summary = run(model, BatchOptions(**common, address=address, init=_init_options(ray_option or [])))
+    else:
+        raise UsageError(f"--engine must be ray or beam (got '{engine}')")
     if json_:
         typer.echo(json.dumps(summary))
         return

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from lstmtext.batch import files
-from lstmtext.batch.predictor import MAX_CHARS, Predictor, with_key
+from lstmtext.batch.predictor import MAX_CHARS, Predictor, Result, with_key
 from lstmtext.errors import LstmtextError, UsageError
 from lstmtext.tasks import PredictOptions
 
@@ -91,26 +91,33 @@ class ShardWorker:
     def process(self, chunk: files.Chunk) -> dict:
         """Predict one chunk and write its shard (and dead letters); return its counts."""
         results = self.predictor.run(files.read(chunk, self.encoding), chunk.input_format, chunk.file)
-        fmt = self.predictor.output_format(chunk.input_format)
-        lines, dead = [], []
-        for r in results:
-            if r.error is not None:
-                dead.append(r)
-            elif r.json:
-                lines += [with_key(o, chunk.file, r.line) for o in r.outputs]
-            else:
-                lines += r.outputs
-        shard = files.shard_name(self.output, chunk, fmt)
-        files.write_lines(shard, lines)
-        dead_path = files.dead_name(self.output, chunk) if dead else ""
-        if dead:
-            import json
+        return write_shard(self.output, chunk, self.predictor.output_format(chunk.input_format), results)
 
-            files.write_lines(dead_path, [json.dumps({"file": chunk.file, "line": r.line, "reason": r.error},
-                                                     ensure_ascii=False) for r in dead])
-        return {"file": chunk.file, "file_index": chunk.file_index, "index": chunk.index,
-                "first_line": chunk.first_line, "lines": chunk.lines, "records": len(results),
-                "outputs": len(lines), "dead": len(dead), "shard": shard, "dead_letters": dead_path}
+
+def write_shard(output: str, chunk: files.Chunk, fmt: str, results: list[Result]) -> dict:
+    """Write a chunk's results (in input order) as its shard and dead letters; return its counts.
+
+    Every engine writes its outputs through here, so Ray's and Beam's shards are the same files.
+    """
+    import json
+
+    lines, dead = [], []
+    for r in results:
+        if r.error is not None:
+            dead.append(r)
+        elif r.json:
+            lines += [with_key(o, chunk.file, r.line) for o in r.outputs]
+        else:
+            lines += r.outputs
+    shard = files.shard_name(output, chunk, fmt)
+    files.write_lines(shard, lines)
+    dead_path = files.dead_name(output, chunk) if dead else ""
+    if dead:
+        files.write_lines(dead_path, [json.dumps({"file": chunk.file, "line": r.line, "reason": r.error},
+                                                 ensure_ascii=False) for r in dead])
+    return {"file": chunk.file, "file_index": chunk.file_index, "index": chunk.index,
+            "first_line": chunk.first_line, "lines": chunk.lines, "records": len(results),
+            "outputs": len(lines), "dead": len(dead), "shard": shard, "dead_letters": dead_path}
 
 
 def _start_ray(options: BatchOptions):
@@ -172,9 +179,60 @@ def run(model: str | Path, options: BatchOptions) -> dict:
         peak memory (``worker_peak_rss_mb``, by process id), whether any
         worker imported TensorFlow, and the ``manifest`` path.
     """
-    import json
-
     t0 = time.perf_counter()
+    opts = options.predict
+    plan = prepare(model, options)
+    model_path, chunks = plan.model_path, plan.chunks
+    t_ray = time.perf_counter()
+    ray, started = _start_ray(options)
+    ray_start = time.perf_counter() - t_ray
+    try:
+        workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = min(workers, len(chunks))
+        ds = ray.data.from_items([asdict(c) for c in chunks], override_num_blocks=len(chunks))
+        # A fixed pool; at most two chunks queued per worker, and work starts when every worker has
+        # loaded the model, so chunks spread over all of them from the first.
+        pool = ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=2)
+        rows = ds.map_batches(ShardWorker, batch_size=1, compute=pool, num_cpus=1,
+                              fn_constructor_kwargs={"model": model_path, "predict": asdict(opts),
+                                                     "output": options.output,
+                                                     "max_chars": options.max_chars}).take_all()
+    except Exception as exc:  # a worker failed: say why in one line (Ray's logs keep the traceback)
+        cause = _worker_error(exc)
+        if cause is not None:
+            raise cause from None
+        # A failed actor start keeps only the text: its last line is the worker's exception.
+        last = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise LstmtextError(f"a worker failed: {last[-1] if last else type(exc).__name__}") from None
+    finally:
+        if started:
+            ray.shutdown()
+    procs: dict[int, dict] = {}
+    for r in rows:  # a process's peak is its largest
+        proc = procs.setdefault(int(r["pid"]), {"peak_rss_kb": 0, "tensorflow": False})
+        proc["peak_rss_kb"] = max(proc["peak_rss_kb"], r["peak_rss_kb"])
+        proc["tensorflow"] |= bool(r["tensorflow"])
+    return finish(plan, options, rows, procs, workers, time.perf_counter() - t0,
+                  {"ray_start_s": round(ray_start, 3)})
+
+
+@dataclass
+class Plan:
+    """What the driver checked and planned before any worker starts."""
+
+    predictor: Predictor
+    model_path: str
+    paths: list[str]
+    chunks: list[files.Chunk]
+    formats: set[str]
+
+
+def prepare(model: str | Path, options: BatchOptions) -> Plan:
+    """Check everything a worker would meet first, plan the chunks, and clear an earlier run's outputs.
+
+    The bundle is loaded on the runtime the workers will use and predicts one line, so a corrupt
+    or mismatched bundle raises here (``BundleError``), with nothing written and no worker started.
+    """
     opts = options.predict
     if opts.runtime == "keras":
         raise UsageError("--runtime keras would import TensorFlow on every worker; use auto, lite or numpy")
@@ -201,47 +259,31 @@ def run(model: str | Path, options: BatchOptions) -> dict:
     for name in old:
         os.remove(name)
     Path(options.output).parent.mkdir(parents=True, exist_ok=True)
-    t_ray = time.perf_counter()
-    ray, started = _start_ray(options)
-    ray_start = time.perf_counter() - t_ray
-    try:
-        workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        workers = min(workers, len(chunks))
-        ds = ray.data.from_items([asdict(c) for c in chunks], override_num_blocks=len(chunks))
-        # A fixed pool; at most two chunks queued per worker, and work starts when every worker has
-        # loaded the model, so chunks spread over all of them from the first.
-        pool = ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=2)
-        rows = ds.map_batches(ShardWorker, batch_size=1, compute=pool, num_cpus=1,
-                              fn_constructor_kwargs={"model": model_path, "predict": asdict(opts),
-                                                     "output": options.output,
-                                                     "max_chars": options.max_chars}).take_all()
-    except Exception as exc:  # a worker failed: say why in one line (Ray's logs keep the traceback)
-        cause = _worker_error(exc)
-        if cause is not None:
-            raise cause from None
-        # A failed actor start keeps only the text: its last line is the worker's exception.
-        last = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        raise LstmtextError(f"a worker failed: {last[-1] if last else type(exc).__name__}") from None
-    finally:
-        if started:
-            ray.shutdown()
-    rows.sort(key=lambda r: (r["file_index"], r["index"]))
-    seconds = time.perf_counter() - t0
-    peaks: dict[int, float] = {}
-    for r in rows:
-        peaks[int(r["pid"])] = max(peaks.get(int(r["pid"]), 0.0), r["peak_rss_kb"] / 1024)
+    return Plan(predictor, model_path, paths, chunks, formats)
+
+
+def finish(plan: Plan, options: BatchOptions, rows: list[dict], procs: dict[int, dict], workers: int,
+           seconds: float, extra: dict | None = None) -> dict:
+    """The run's summary, also written as the manifest with every shard (``rows``: :func:`write_shard`'s counts).
+
+    ``procs`` maps each worker's process id to its ``peak_rss_kb`` and whether it imported ``tensorflow``.
+    """
+    import json
+
+    rows = sorted(rows, key=lambda r: (r["file_index"], r["index"]))
     shards = [{k: r[k] for k in ("shard", "file", "first_line", "lines", "outputs", "dead", "dead_letters")}
               for r in rows]
     lines = sum(r["lines"] for r in rows)
+    formats = plan.formats
     summary = {
-        "task": predictor.task, "model": model_path, "format": sorted(formats)[0] if len(formats) == 1
-        else sorted(formats), "files": len(paths), "lines": lines,
+        "task": plan.predictor.task, "model": plan.model_path, "format": sorted(formats)[0] if len(formats) == 1
+        else sorted(formats), "files": len(plan.paths), "lines": lines,
         "outputs": sum(r["outputs"] for r in rows), "dead": sum(r["dead"] for r in rows), "shards": len(rows),
-        "workers": workers, "worker_pids": sorted(peaks), "seconds": round(seconds, 3),
-        "ray_start_s": round(ray_start, 3),
+        "workers": workers, "worker_pids": sorted(procs), "seconds": round(seconds, 3),
+        **(extra or {}),
         "lines_per_s": round(lines / max(seconds, 1e-9), 1),
-        "worker_peak_rss_mb": {str(k): round(v, 1) for k, v in sorted(peaks.items())},
-        "tensorflow_on_workers": any(r["tensorflow"] for r in rows),
+        "worker_peak_rss_mb": {str(k): round(v["peak_rss_kb"] / 1024, 1) for k, v in sorted(procs.items())},
+        "tensorflow_on_workers": any(v["tensorflow"] for v in procs.values()),
         "manifest": files.manifest_name(options.output),
     }
     files.write_lines(summary["manifest"], [json.dumps({**summary, "shard_list": shards}, indent=1,
