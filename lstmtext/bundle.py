@@ -249,7 +249,7 @@ def _check_schema(path: Path, task: str, config: dict) -> None:
     """The ``config`` object must be a valid config of ``task``: known keys, right types."""
     import importlib
 
-    from lstmtext.config import from_dict
+    from lstmtext.config import auto_keys, from_dict
 
     module, name = CONFIG_CLASSES[task]
     try:
@@ -260,11 +260,16 @@ def _check_schema(path: Path, task: str, config: dict) -> None:
         if isinstance(value, (dict, list)):
             raise BundleError(f"{path}: config key '{key}' must be a plain value")
     try:
-        from_dict(cls, config)
+        resolved = from_dict(cls, config)
     except ConfigError as exc:
         raise BundleError(f"{path}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise BundleError(f"{path}: invalid config ({exc})") from None
+    # Training resolves every "auto" key before it writes a bundle; a network cannot be built from one.
+    # (A key an older bundle lacks takes its default, which may be "auto": only training keys are that new.)
+    left = [key for key in auto_keys(resolved) if key in config]
+    if left:
+        raise BundleError(f"{path}: config key '{left[0]}' is 'auto' (a bundle holds concrete values)")
 
 
 def _check_files(root: Path) -> None:

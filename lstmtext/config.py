@@ -5,6 +5,12 @@ text (``field(metadata={"help": ...})``). A configuration is resolved in this
 order: the dataclass defaults, then a TOML file, then ``--set key=value``
 overrides. Unknown keys and values of the wrong type raise
 :class:`~lstmtext.errors.ConfigError` naming the key.
+
+Keys whose best value depends on the training data are annotated
+``int | Auto`` (or ``float | Auto``, ``str | Auto``) and default to
+``"auto"``; the task replaces every ``"auto"`` with a concrete value once it
+has read the data (:mod:`lstmtext.training.auto`), so the config saved in a
+bundle holds no ``"auto"``.
 """
 
 from __future__ import annotations
@@ -13,11 +19,47 @@ import dataclasses
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from lstmtext.errors import ConfigError, DataError
 
 C = TypeVar("C")
+
+AUTO = "auto"
+# A key that may be left to the data: ``vocab_size: int | Auto = option(AUTO, ...)``.
+Auto = Literal["auto"]
+
+
+def is_auto(value: Any) -> bool:
+    """Whether ``value`` is the ``"auto"`` placeholder."""
+    return isinstance(value, str) and value == AUTO
+
+
+def auto_keys(config: Any) -> list[str]:
+    """The keys of a config dataclass instance left to the data (annotated ``| Auto``, set to ``"auto"``).
+
+    A plain ``str`` key whose own value happens to be ``"auto"`` (the tagger's
+    ``scheme``: detect it) is not one of them.
+    """
+    types = _field_types(type(config))
+    return [f.name for f in dataclasses.fields(config)
+            if is_auto(getattr(config, f.name)) and _allows_auto(types[f.name])]
+
+
+def require_concrete(config: Any) -> None:
+    """Raise if ``config`` still has auto keys (a network cannot be built from ``"auto"``).
+
+    Raises:
+        ConfigError: naming the first auto key.
+    """
+    keys = auto_keys(config) if dataclasses.is_dataclass(config) else []
+    if keys:
+        raise ConfigError("is still 'auto': resolve it from training data first (lstmtext.training.auto."
+                          "resolve, or auto.fill for a config built in code)", keys[0])
+
+
+def _allows_auto(annotation: Any) -> bool:
+    return any(typing.get_origin(a) is Literal for a in typing.get_args(annotation))
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -33,7 +75,15 @@ def _field_types(cls: type) -> dict[str, Any]:
 def _coerce(key: str, value: Any, annotation: Any, from_string: bool) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        args = [a for a in typing.get_args(annotation) if a is not type(None) and typing.get_origin(a) is not Literal]
+        if _allows_auto(annotation):
+            if isinstance(value, str) and value.strip().lower() == AUTO:
+                return AUTO
+            try:
+                return _coerce(key, value, args[0], from_string)
+            except ConfigError as exc:
+                message = str(exc).split(": ", 1)[-1].replace(", got", " or 'auto', got", 1)
+                raise ConfigError(message, key) from None
         if value is None or (from_string and str(value).lower() in ("none", "null", "")):
             return None
         return _coerce(key, value, args[0], from_string)
@@ -78,7 +128,8 @@ def _check_choices(cls: type, key: str, value: Any) -> None:
     for f in dataclasses.fields(cls):
         if f.name == key:
             choices = f.metadata.get("choices")
-            if choices and value not in choices:
+            left_to_data = is_auto(value) and _allows_auto(_field_types(cls)[key])
+            if choices and value not in choices and not left_to_data:
                 raise ConfigError(f"must be one of {', '.join(choices)}; got {value!r}", key)
 
 
@@ -155,6 +206,10 @@ def describe(cls: type) -> list[tuple[str, str, Any, str]]:
     rows = []
     for f in dataclasses.fields(cls):
         t = types[f.name]
-        tname = getattr(t, "__name__", str(t).replace("typing.", ""))
+        if _allows_auto(t):
+            plain = [a for a in typing.get_args(t) if typing.get_origin(a) is not Literal]
+            tname = f"{plain[0].__name__} or auto"
+        else:
+            tname = getattr(t, "__name__", str(t).replace("typing.", ""))
         rows.append((f.name, tname, f.default, f.metadata.get("help", "")))
     return rows

@@ -15,6 +15,7 @@ Each API module exposes::
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -46,6 +47,20 @@ class TrainOptions:
     overwrite: bool = False
     encoding: str = "utf-8"
     extra: dict = field(default_factory=dict)
+    # Wall-time budget in seconds (``--budget``; a string such as "45m" is
+    # parsed): the loop plans its epochs to fit (lstmtext.training.budget),
+    # and auto defaults may read it to cap the model's size.
+    budget: float | None = None
+    # time.monotonic() when the budget's clock started: when these options were made.
+    started: float = field(default_factory=time.monotonic)
+    # A bundle of the same task to start from (``--init``): its weights and tokenizer.
+    init: Path | None = None
+
+    def __post_init__(self):
+        if self.budget is not None:
+            from lstmtext.training.budget import parse_duration
+
+            self.budget = parse_duration(self.budget)
 
 
 @dataclass

@@ -107,7 +107,7 @@ def test_train_evaluate_predict_generate_info(corpus, tmp_path: Path):
 
 def test_config_command_lists_defaults():
     r = run("config", "lm")
-    assert r.exit_code == 0 and "hidden_size = 200" in r.stdout
+    assert r.exit_code == 0 and 'hidden_size = "auto"' in r.stdout and "(int or auto)" in r.stdout
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "binary", "unknown_key", "bad_type", "short"])

@@ -21,6 +21,7 @@ import pytest
 
 from lstmtext.errors import ConfigError, TrainingError, UsageError
 from lstmtext.training import distribute
+from lstmtext.training.auto import fill
 from tests.conftest import ROOT, TINY_LM
 
 # Run by each process: trains a tiny model of a task (default lm) through the
@@ -59,7 +60,9 @@ for args in json.loads(sys.argv[1]):  # one or more trainings, one after the oth
 
 # Gradient clipping active (the summed gradient must be clipped, not each
 # replica's) and a learning-rate decay inside the run.
-SETS = TINY_LM + ["tokenizer=word", "vocab_size=0", "clip_norm=0.5", "lr_decay_start=1"]
+# No dropout: replicas draw their own masks, so only a network without it can match one process exactly.
+SETS = TINY_LM + ["tokenizer=word", "vocab_size=0", "clip_norm=0.5", "lr_decay_start=1", "optimizer=sgd",
+                  "dropout=0", "dropout_embedding=0", "dropout_output=0"]
 
 
 def free_ports(n: int) -> list[int]:
@@ -412,7 +415,7 @@ def test_mixed_precision_lm(precision, corpus):
     lines = corpus["train"].read_text().splitlines()
     tok = train_tokenizer(lines, 0, "word")
     stream = encode_lines(lines, tok)
-    config = LMConfig(embedding_dim=8, hidden_size=8, num_layers=1, batch_size=2, bptt=4, tokenizer="word")
+    config = fill(LMConfig(embedding_dim=8, hidden_size=8, num_layers=1, batch_size=2, bptt=4, tokenizer="word"))
     task = LMTrainTask(config, tok, stream, stream, {}, distribute.setup("one", precision))
     assert keras.config.dtype_policy().name == "float32"  # the policy does not leak
     lstm = task.model.get_layer("lstm_0")
@@ -436,8 +439,8 @@ def ner_task(dist):
     data = [([w for w, _ in s], [t for _, t in s]) for s in make_sentences(8, 1)]
     tags = sorted({t for _, ts in data for t in ts})
     vocab = features.Vocab.build([w for w, _ in data], tags, max_word_length=4)
-    config = NERConfig(word_dim=8, casing_dim=2, char_dim=4, char_filters=4, hidden_size=8, batch_size=4,
-                       length_bucket=16, max_word_length=4)
+    config = fill(NERConfig(word_dim=8, casing_dim=2, char_dim=4, char_filters=4, hidden_size=8, batch_size=4,
+                            length_bucket=16, max_word_length=4))
     with dist.scope():
         model = network.build_model(config, vocab, None)
     dist.prepare(model)
@@ -455,8 +458,8 @@ def translate_task(dist):
     sources, targets = zip(*toy_corpus(10, seed=5))
     tok = train_tokenizer(list(sources + targets), 0, "word")
     ids = (encode_source(tok, list(sources)), encode_target(tok, list(targets)))
-    config = TranslateConfig(tokenizer="word", embedding_dim=8, encoder_units=8, decoder_units=16,
-                             attention_units=8, batch_size=4, pad_multiple=16)
+    config = fill(TranslateConfig(tokenizer="word", embedding_dim=8, encoder_units=8, decoder_units=16,
+                                  attention_units=8, batch_size=4, pad_multiple=16))
     return TranslateTrainTask(config, tok, tok, ids, ids, (list(sources), list(targets)), {}, dist)
 
 
@@ -529,7 +532,7 @@ def test_lm_lstms_are_cudnn_eligible():
     from lstmtext.lm.config import LMConfig
     from lstmtext.lm.network import build_lm
 
-    config = LMConfig(embedding_dim=8, hidden_size=8, num_layers=2)
+    config = fill(LMConfig(embedding_dim=8, hidden_size=8, num_layers=2))
     assert_cudnn_eligible(build_lm(config, 30, 2, 5), expected=2)
     assert_cudnn_eligible(build_lm(config, 30, 2, 5, stateful=False, score=True), expected=2)
 
@@ -542,8 +545,8 @@ def test_ner_lstms_are_cudnn_eligible():
     sentences = [["Anna", "lives", "in", "Paris", "."], ["Hi"], ["Bob", "met", "Anna"]]
     vocab = features.Vocab.build(sentences, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
     for char_encoder in ("cnn", "lstm"):
-        config = NERConfig(word_dim=8, hidden_size=8, char_dim=4, char_hidden=4, char_filters=4,
-                           char_encoder=char_encoder, num_layers=2)
+        config = fill(NERConfig(word_dim=8, hidden_size=8, char_dim=4, char_hidden=4, char_filters=4,
+                                char_encoder=char_encoder, num_layers=2))
         model = network.build_model(config, vocab, None)
         assert_cudnn_eligible(model, expected=4 if char_encoder == "lstm" else 2)
     batch = features.encode(vocab, sentences)
@@ -555,7 +558,7 @@ def test_translate_lstms_are_cudnn_eligible():
     from lstmtext.translate import data
     from lstmtext.translate.config import TranslateConfig
 
-    config = TranslateConfig(embedding_dim=8, encoder_units=8, decoder_units=8, encoder_layers=2)
+    config = fill(TranslateConfig(embedding_dim=8, encoder_units=8, decoder_units=8, encoder_layers=2))
     parts = network.build_translator(config, 20, 20)
     # The encoder's BiLSTMs take the cuDNN path. The decoder steps an LSTM
     # cell itself: input feeding needs each step's attention output.

@@ -153,7 +153,8 @@ def test_config_errors_name_the_key(corpus, tmp_path: Path):
     from lstmtext.lm.api import train
 
     for sets, key in ([["hiden_size=3"], "hiden_size"], [["hidden_size=big"], "hidden_size"],
-                      [["dropout=1.5"], "dropout"], [["tie_weights=true", "embedding_dim=8"], "tie_weights"]):
+                      [["dropout=1.5"], "dropout"],
+                      [["tie_weights=true", "embedding_dim=8", "hidden_size=16"], "tie_weights"]):
         with pytest.raises(ConfigError, match=key):
             train(TrainOptions(output=tmp_path / "o", train=[corpus["train"]], valid=[corpus["valid"]],
                                sets=sets), Reporter())

@@ -14,6 +14,7 @@ from lstmtext.errors import ConfigError, DataError, UsageError
 from lstmtext.ner import schemes
 from lstmtext.ner.data import read_conll, read_jsonl, read_tagged, tokenize
 from lstmtext.ner.metrics import entity_scores
+from lstmtext.training.auto import fill
 
 runner = CliRunner()
 
@@ -414,8 +415,8 @@ def random_tagger(char_encoder, num_layers, head, casing_dim):
     from lstmtext.ner.features import Vocab, encode
     from lstmtext.ner.network import build_model
 
-    config = NERConfig(word_dim=8, casing_dim=casing_dim, char_dim=6, char_filters=5, char_hidden=4,
-                       hidden_size=7, num_layers=num_layers, char_encoder=char_encoder, head=head)
+    config = fill(NERConfig(word_dim=8, casing_dim=casing_dim, char_dim=6, char_filters=5, char_hidden=4,
+                            hidden_size=7, num_layers=num_layers, char_encoder=char_encoder, head=head))
     tags = schemes.tag_set(["LOC", "PER"], "bioes")
     sentences = [[w for w, _ in s] for s in make_sentences(9, 3)] + [["Lima"]]
     vocab = Vocab.build(sentences[:5], tags)

@@ -34,9 +34,11 @@ def test_word_starts_of_subword_pieces():
     assert sum(tok.is_word_start(i) for i in ids) == 2
 
 
-def test_too_large_vocabulary_is_a_clear_error():
-    with pytest.raises(DataError, match="Vocabulary size"):
-        train_tokenizer(["a b c"] * 5, 500, "unigram")
+def test_too_large_vocabulary_is_lowered_with_one_warning():
+    warnings: list[str] = []
+    tok = train_tokenizer(["a b c"] * 5, 500, "unigram", warn=warnings.append)
+    assert tok.vocab_size < 500
+    assert warnings == [f"warning: vocab_size 500 is more than this text supports; using vocab_size={tok.vocab_size}"]
 
 
 def test_not_a_tokenizer(tmp_path: Path):

@@ -13,6 +13,7 @@ from lstmtext import bundle as bundle_io
 from lstmtext.errors import DataError, UsageError
 from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
 from lstmtext.tokenizers import BOS_ID, EOS_ID
+from lstmtext.training.auto import fill
 from lstmtext.training.reporting import Reporter
 from tests.toy_pair import corpus as toy_corpus
 
@@ -318,8 +319,8 @@ def test_encoder_and_step_ignore_padding_and_match_teacher_forcing():
     from lstmtext.translate.config import TranslateConfig
     from lstmtext.translate.network import build_translator
 
-    c = TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=8, encoder_layers=2, decoder_layers=2,
-                        dropout=0.2)
+    c = fill(TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=8, encoder_layers=2, decoder_layers=2,
+                             dropout=0.2))
     parts = build_translator(c, 20, 21)
     rng = np.random.default_rng(0)
     src = rng.integers(4, 20, (3, 5)).astype("int32")
@@ -400,8 +401,8 @@ def test_numpy_runtime_matches_network_for_each_architecture(attention, tie, lay
     from lstmtext.translate.network import build_translator
     from lstmtext.translate.numpy_runtime import NumpyTranslator
 
-    c = TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=layers,
-                        decoder_layers=layers, attention=attention, attention_units=5, tie_embeddings=tie)
+    c = fill(TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=layers,
+                             decoder_layers=layers, attention=attention, attention_units=5, tie_embeddings=tie))
     parts = build_translator(c, 20, 23)
     lite = NumpyTranslator({v.path: np.asarray(v.numpy()) for v in parts.model.weights}, c)
     rng = np.random.default_rng(1)
@@ -429,8 +430,8 @@ def test_lite_graph_matches_numpy_runtime(attention, tie, layers):
     from lstmtext.translate.network import build_translator
     from lstmtext.translate.numpy_runtime import NumpyTranslator
 
-    c = TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=layers,
-                        decoder_layers=layers, attention=attention, attention_units=5, tie_embeddings=tie)
+    c = fill(TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=layers,
+                             decoder_layers=layers, attention=attention, attention_units=5, tie_embeddings=tie))
     arrays = {v.path: np.asarray(v.numpy()) for v in build_translator(c, 20, 23).model.weights}
     ref = NumpyTranslator(arrays, c)
     functions, _ = build(arrays, dict(c.__dict__))

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     def train(
         files: List[Path] = typer.Argument(..., help="Training text files."),
         output: Path = typer.Option(..., "--output", "-o", help="Model file to write."),
-        vocab_size: int = typer.Option(8000, "--vocab-size", help="Vocabulary size (word: 0 keeps all)."),
+        vocab_size: str = typer.Option("auto", "--vocab-size", help="Vocabulary size (word: 0 keeps all); auto: "
+                                       "from the text's word types. A size the text cannot support is lowered "
+                                       "with a warning."),
         type: str = typer.Option("unigram", "--type", help="unigram, bpe, char or word."),
         encoding: str = typer.Option("utf-8", "--encoding", help="Input encoding."),
     ) -> None:
@@ -27,10 +29,18 @@ def register(app: typer.Typer) -> None:
 
         if type not in TYPES:
             raise UsageError(f"--type must be one of {', '.join(TYPES)}, got '{type}'")
-        if vocab_size < 0:
-            raise UsageError("--vocab-size must be >= 0")
+        if vocab_size.strip().lower() != "auto" and not vocab_size.strip().isdigit():
+            raise UsageError(f"--vocab-size must be auto or an integer >= 0, got '{vocab_size}'")
         lines = [t for f in files for _, t in iter_lines(f, encoding)]
-        tok = train_tokenizer(lines, vocab_size, type)
+        if vocab_size.strip().lower() == "auto":
+            from lstmtext.training.auto import TextStats, vocab_choice
+
+            choice = vocab_choice(TextStats.from_lines(lines), type)
+            size = choice.value
+            err.print(f"vocab_size auto: {size} ({choice.reason})", markup=False)
+        else:
+            size = int(vocab_size)
+        tok = train_tokenizer(lines, size, type, warn=lambda text: err.print(f"[yellow]{text}[/]"))
         save_tokenizer(tok, output)
         err.print(f"wrote {output} ({tok.kind}, {tok.vocab_size} pieces)")
 

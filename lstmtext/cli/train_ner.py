@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from lstmtext.cli.console import RichReporter, err, friendly
-from lstmtext.cli.training_options import (CONFIG, ENCODING, EPOCHS, MIXED_PRECISION, OUTPUT,
-                                             OVERWRITE, QUIET, RESUME, SEED, SET, STRATEGY)
+from lstmtext.cli.training_options import (BUDGET, CONFIG, ENCODING, EPOCHS, INIT, MIXED_PRECISION,
+                                             OUTPUT, OVERWRITE, QUIET, RESUME, SEED, SET, STRATEGY)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +19,9 @@ def register(app: typer.Typer) -> None:
     def train_ner(
         train: List[Path] = typer.Option(..., "--train", help="Tagged training data: CoNLL columns or JSONL "
                                          "(repeat for several files)."),
-        valid: List[Path] = typer.Option(..., "--valid", help="Tagged validation data (selects the best model)."),
+        valid: Optional[List[Path]] = typer.Option(None, "--valid", help="Tagged validation data (selects the best "
+                                                   "model; default: 10% of the training sentences, at most "
+                                                   "2,000, held out and not trained on)."),
         output: Path = OUTPUT,
         config: Optional[Path] = CONFIG,
         set_: Optional[List[str]] = SET,
@@ -38,8 +41,11 @@ def register(app: typer.Typer) -> None:
         quiet: bool = QUIET,
         strategy: str = STRATEGY,
         mixed_precision: str = MIXED_PRECISION,
+        budget: Optional[str] = BUDGET,
+        init: Optional[Path] = INIT,
     ) -> None:
         """Train a BiLSTM-CRF named-entity tagger with character features."""
+        started = time.monotonic()  # the budget's clock starts with the command
         from lstmtext.backend import load_keras
         from lstmtext.ner.api import train as run
         from lstmtext.ner.schemes import normalize_scheme
@@ -48,9 +54,10 @@ def register(app: typer.Typer) -> None:
         extra = {"embeddings": str(embeddings) if embeddings else None, "word_column": word_column,
                  "tag_column": tag_column, "scheme": normalize_scheme(scheme) if scheme else None,
                  "strategy": strategy, "mixed_precision": mixed_precision}
-        options = TrainOptions(output=output, train=list(train), valid=list(valid), config_file=config,
+        options = TrainOptions(output=output, train=list(train), valid=list(valid or []), config_file=config,
                                sets=set_ or [], epochs=epochs, seed=seed, resume=resume, overwrite=overwrite,
-                               encoding=encoding, extra={k: v for k, v in extra.items() if v is not None})
+                               encoding=encoding, budget=budget, init=init, started=started,
+                               extra={k: v for k, v in extra.items() if v is not None})
         load_keras()  # quietly: TensorFlow's start-up chatter would bury the progress lines
         metrics = run(options, RichReporter(quiet))
         if metrics:

@@ -19,6 +19,14 @@ RESUME = typer.Option(False, "--resume", help="Continue from OUTPUT/model-last."
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace a model already at OUTPUT.")
 ENCODING = typer.Option("utf-8", "--encoding", help="Encoding of the data files.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")
+BUDGET = typer.Option(
+    None, "--budget",
+    help="Wall-time limit, e.g. 45m, 2h, 90s, 1h30m: epochs are planned from the speed measured in the "
+         "first steps to end in time, with model-best written.")
+INIT = typer.Option(
+    None, "--init",
+    help="Start from this bundle of the same task (its weights and tokenizer; a tagger adds new entity "
+         "types); training keys (lr, epochs, dropout) come from the defaults, --config and --set.")
 
 STRATEGY = typer.Option(
     "auto", "--strategy",

@@ -20,7 +20,7 @@ from lstmtext.bundle import Bundle, write_config, write_json
 from lstmtext.errors import DataError, UsageError
 from lstmtext.lm.config import LMConfig
 from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
-from lstmtext.tokenizers import EOS_ID, PAD_ID, Tokenizer, load_tokenizer
+from lstmtext.tokenizers import EOS_ID, PAD_ID, UNK_ID, Tokenizer, load_tokenizer
 
 TASK = "lm"
 
@@ -43,12 +43,7 @@ class LMTrainTask:
         # The stream is cut into the global batch of rows on every worker;
         # train_batches hands each replica its own rows (dist.local_batch).
         self.x, self.y, _ = data.batchify(train.ids, config.batch_size, pad=False)
-        if self.x.shape[1] < config.bptt:
-            raise DataError(
-                f"training text too short: {train.tokens} tokens make {self.x.shape[1]} steps per stream, "
-                f"fewer than one BPTT window ({config.bptt}); add text or lower bptt/batch_size",
-                data_summary.get("train"),
-            )
+        check_length(train.tokens, config, data_summary.get("train"))
         with self.dist.scope():
             self.model = build_lm(config, tokenizer.vocab_size, self.dist.per_replica_batch(config.batch_size),
                                   config.bptt)
@@ -94,6 +89,18 @@ class LMTrainTask:
                      parameters=int(self.model.count_params()), training=self.dist.describe())
         write_json(directory, "metrics.json", metrics)
         write_json(directory, "history.json", history)
+
+
+def check_length(tokens: int, config: LMConfig, path=None) -> None:
+    """Refuse a training stream too short for one BPTT window per stream.
+
+    Raises:
+        DataError: naming ``path``.
+    """
+    steps = tokens // config.batch_size
+    if steps < config.bptt:
+        raise DataError(f"training text too short: {tokens} tokens make {steps} steps per stream, fewer than "
+                        f"one BPTT window ({config.bptt}); add text or lower bptt/batch_size", path)
 
 
 class StepScorer:
@@ -148,13 +155,41 @@ class Scorer:
         return total, count
 
 
-def _make_tokenizer(config: LMConfig, options: TrainOptions, lines: list[str]) -> Tokenizer:
+def _make_tokenizer(config: LMConfig, options: TrainOptions, lines: list[str], warn=None) -> Tokenizer:
     given = options.extra.get("tokenizer")
     if given:
         return load_tokenizer(given)
     from lstmtext.tokenizers import train_tokenizer
 
-    return train_tokenizer(lines, config.vocab_size, config.tokenizer, seed=config.seed)
+    return train_tokenizer(lines, config.vocab_size, config.tokenizer, seed=config.seed, warn=warn)
+
+
+def _read_data(options: TrainOptions) -> tuple[list[str], list[str], dict | None]:
+    """Training and validation lines; without ``--valid``, a share of the training lines held out.
+
+    Returns:
+        ``(train lines, valid lines, hold-out record or None)`` (see
+        :mod:`lstmtext.training.holdout`; blank lines stay in training).
+    """
+    from lstmtext.io import require_nonempty
+    from lstmtext.training import holdout
+
+    lines = require_nonempty(options.train[0], options.encoding)
+    if options.valid:
+        return lines, require_nonempty(options.valid[0], options.encoding), None
+    return holdout.take(lines, options.train[0], "lines", counts=str.strip)
+
+
+def _used_vocab(config: LMConfig, chosen: dict, tokenizer: Tokenizer, given: bool):
+    """The config and auto choices with the tokenizer's real size (a given tokenizer, or a size it adjusted)."""
+    from lstmtext.training.auto import Choice
+
+    if tokenizer.vocab_size == config.vocab_size or (tokenizer.kind == "word" and config.vocab_size == 0):
+        return config, chosen
+    if "vocab_size" in chosen:
+        reason = "the given tokenizer's size" if given else chosen["vocab_size"].reason
+        chosen = {**chosen, "vocab_size": Choice(tokenizer.vocab_size, reason)}
+    return dataclasses.replace(config, vocab_size=tokenizer.vocab_size), chosen
 
 
 def resolve_config(options: TrainOptions, base: LMConfig | None = None) -> LMConfig:
@@ -169,37 +204,72 @@ def train(options: TrainOptions, reporter=None) -> dict:
     Returns:
         The best epoch's metrics.
     """
-    from lstmtext.io import require_nonempty
     from lstmtext.lm.data import encode_lines
-    from lstmtext.training import loop
+    from lstmtext.training import auto, init_from, loop
+    from lstmtext.training.reporting import LoggingReporter
 
+    reporter = reporter or LoggingReporter()
     output = Path(options.output)
-    if len(options.train) != 1 or len(options.valid) != 1:
-        raise UsageError("train lm takes one --train and one --valid file")
+    if len(options.train) != 1 or len(options.valid) > 1:
+        raise UsageError("train lm takes one --train file and at most one --valid file")
     dist, base = loop.start_training(options, LMConfig, TASK)
     config = resolve_config(options, base)
-    train_lines = require_nonempty(options.train[0], options.encoding)
-    valid_lines = require_nonempty(options.valid[0], options.encoding)
+    init = init_from.read_init(options, TASK)
+    if init is not None:  # the bundle's tokenizer and sizes; training keys stay as resolved
+        if options.extra.get("tokenizer"):
+            raise UsageError("--tokenizer and --init exclude each other (--init keeps the bundle's tokenizer)")
+        config = init_from.init_config(config, init, options, TASK)
+    train_lines, valid_lines, held_out = _read_data(options)
+    # Auto keys follow the training text: the vocabulary size from its words, before the
+    # tokenizer is trained; the rest once the text is tokenized (below).
+    stats = auto.TextStats.from_lines(train_lines)
+    config, chosen = auto.resolve(config, auto.lm_values(stats, config), keys=["vocab_size"])
     # Only the chief writes into output; other workers write into a temporary copy.
     with dist.output(output, options.resume) as output, loop.output_lock(output):
         if options.resume:
             tokenizer = load_tokenizer(output / "model-last" / "tokenizer")
+        elif init is not None:
+            tokenizer = load_tokenizer(init.file("tokenizer"))
         else:
-            tokenizer = _make_tokenizer(config, options, train_lines)
+            tokenizer = _make_tokenizer(config, options, train_lines, reporter.message)
+        given = bool(options.resume or init is not None or options.extra.get("tokenizer"))
+        config, chosen = _used_vocab(config, chosen, tokenizer, given)
         loop.set_seed(config.seed)
         train_stream = encode_lines(train_lines, tokenizer)
         valid_stream = encode_lines(valid_lines, tokenizer)
-        summary = {"train": str(options.train[0]), "valid": str(options.valid[0]),
+        stats.tokens = train_stream.tokens
+        config, more = auto.resolve(config, auto.lm_values(stats, config))
+        chosen.update(more)
+        check_length(train_stream.tokens, config, options.train[0])
+        summary = {"train": str(options.train[0]),
+                   "valid": str(options.valid[0]) if options.valid else "held out from train",
                    "train_lines": train_stream.lines, "train_words": train_stream.words,
                    "train_tokens": train_stream.tokens, "valid_tokens": valid_stream.tokens}
+        notes = []
+        if held_out is not None:
+            summary["holdout"] = held_out
+            notes.append(f"validation: {held_out['held_out']:,} of the {held_out['of']:,} lines held out "
+                         f"(no --valid; {held_out['rule']})")
+        notes.append(f"tokens: {train_stream.tokens:,} training, {valid_stream.tokens:,} validation "
+                     f"({tokenizer.vocab_size:,}-piece {tokenizer.describe().get('model_type', tokenizer.kind)} "
+                     "tokenizer)")
+        reporter.message(auto.summary(stats, chosen, auto.epoch_seconds("lm", config, train_stream.tokens,
+                                                                        tokenizer.vocab_size),
+                                      config.epochs, notes))
+        if init is not None:
+            ids = train_stream.ids
+            init_from.check_coverage(init, int((ids == UNK_ID).sum()), int((ids != EOS_ID).sum()))
+            summary["init"] = init_from.summary(init)
         dist.check_same("tokenizer and training data", [tokenizer.describe(), train_stream.ids])
         task = LMTrainTask(config, tokenizer, train_stream, valid_stream, summary, dist)
+        if init is not None:
+            init_from.load_weights(task.model, init)
         from lstmtext.lm.network import lr_scale
 
         loop_config = loop.LoopConfig(
             epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule, lr_decay=config.lr_decay,
             lr_decay_start=config.lr_decay_start, min_lr=config.min_lr, patience=config.patience,
-            seed=config.seed, lr_scale=lr_scale(config),
+            seed=config.seed, lr_scale=lr_scale(config), budget=options.budget, budget_started=options.started,
         )
         with dist.failures(output):
             return loop.fit(task, output, loop_config, reporter, resume=options.resume)

@@ -4,42 +4,57 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lstmtext.config import option
+from lstmtext.config import AUTO, Auto, is_auto, option
 from lstmtext.errors import ConfigError
 
 
 @dataclass
 class LMConfig:
-    """Every setting of ``lstmtext train lm``; see ``lstmtext config lm``."""
+    """Every setting of ``lstmtext train lm``; see ``lstmtext config lm``.
+
+    Keys set to ``auto`` are chosen from the training data when it has been
+    read (:func:`lstmtext.training.auto.lm_values`); the benchmark recipes
+    in ``benchmarks/recipes`` set them all.
+    """
 
     # tokenizer
     tokenizer: str = option("unigram", "tokenizer type trained on the training file: unigram, bpe, char "
                             "(SentencePiece) or word (whitespace vocabulary)", ("unigram", "bpe", "char", "word"))
-    vocab_size: int = option(8000, "tokenizer vocabulary size (word: 0 keeps every word)")
+    vocab_size: int | Auto = option(AUTO, "tokenizer vocabulary size (word: 0 keeps every word; auto: from "
+                                    "the training data's word types; a size the data cannot support is "
+                                    "lowered with a warning)")
     # network
-    embedding_dim: int = option(200, "word embedding size (must equal hidden_size when tie_weights)")
-    hidden_size: int = option(200, "units per LSTM layer")
-    num_layers: int = option(2, "stacked LSTM layers")
+    embedding_dim: int | Auto = option(AUTO, "word embedding size (must equal hidden_size when tie_weights; "
+                                       "auto: hidden_size)")
+    hidden_size: int | Auto = option(AUTO, "units per LSTM layer (auto: grows with the training tokens)")
+    num_layers: int | Auto = option(AUTO, "stacked LSTM layers (auto: 2)")
     tie_weights: bool = option(False, "share input embedding and output weights (Press & Wolf 2017)")
-    dropout_embedding: float = option(0.0, "dropout on embeddings (one mask for all time steps)")
-    dropout: float = option(0.0, "dropout between LSTM layers (one mask for all time steps)")
-    dropout_output: float = option(0.0, "dropout on the last LSTM output (one mask for all time steps)")
+    dropout_embedding: float | Auto = option(AUTO, "dropout on embeddings (one mask for all time steps; auto: "
+                                             "as dropout)")
+    dropout: float | Auto = option(AUTO, "dropout between LSTM layers (one mask for all time steps; auto: "
+                                   "less as the training data grows)")
+    dropout_output: float | Auto = option(AUTO, "dropout on the last LSTM output (one mask for all time "
+                                          "steps; auto: as dropout)")
     init_scale: float = option(0.1, "uniform initialisation range [-s, s] (Zaremba et al.)")
     # training
-    batch_size: int = option(20, "parallel streams (sequences) per batch")
+    batch_size: int | Auto = option(AUTO, "parallel streams (sequences) per batch (auto: 20, fewer when the "
+                                    "text is short)")
     bptt: int = option(20, "truncated backpropagation-through-time window (time steps)")
-    epochs: int = option(13, "maximum epochs")
-    optimizer: str = option("sgd", "sgd or adam", ("sgd", "adam"))
-    lr: float = option(1.0, "learning rate")
-    lr_schedule: str = option("step", "constant, step (decay each epoch from lr_decay_start) or plateau "
-                              "(decay when validation perplexity does not improve)", ("constant", "step", "plateau"))
+    epochs: int | Auto = option(AUTO, "maximum epochs (auto: enough for a few thousand steps, early stopping "
+                                "ends it)")
+    optimizer: str | Auto = option(AUTO, "sgd or adam (auto: adam)", ("sgd", "adam"))
+    lr: float | Auto = option(AUTO, "learning rate (auto: 1.0 for sgd, 0.002 for adam)")
+    lr_schedule: str | Auto = option(AUTO, "constant, step (decay each epoch from lr_decay_start) or plateau "
+                                     "(decay when validation perplexity does not improve; auto: step for "
+                                     "sgd, plateau for adam)", ("constant", "step", "plateau"))
     lr_decay: float = option(0.5, "learning-rate decay factor")
     lr_decay_start: int = option(4, "first epoch (0-based) decayed by the step schedule")
     min_lr: float = option(0.0, "lower bound of the learning rate")
     clip_norm: float = option(5.0, "clip the global gradient norm to this (0: off)")
     sum_over_time: bool = option(True, "loss summed over the BPTT window and averaged over the batch, as in "
                                  "Zaremba et al. (keeps their learning rates); false: mean per token")
-    patience: int = option(3, "stop after this many epochs without a better validation perplexity (0: never)")
+    patience: int | Auto = option(AUTO, "stop after this many epochs without a better validation perplexity "
+                                  "(0: never; auto: 3)")
     jit_compile: bool = option(False, "compile training and evaluation steps with XLA (measured slower than "
                                "plain TensorFlow graphs for these LSTMs on a 2-core CPU; try it on GPUs)")
     eval_batch_size: int = option(10, "streams used for validation and 'evaluate'")
@@ -50,15 +65,20 @@ class LMConfig:
         """Check values that types alone cannot."""
         positive = ("embedding_dim", "hidden_size", "num_layers", "batch_size", "bptt", "epochs",
                     "eval_batch_size")
+        # "auto" values are checked once the data has chosen them.
         for key in positive:
-            if getattr(self, key) <= 0:
+            if not is_auto(getattr(self, key)) and getattr(self, key) <= 0:
                 raise ConfigError(f"must be positive, got {getattr(self, key)}", key)
         for key in ("dropout_embedding", "dropout", "dropout_output"):
-            if not 0.0 <= getattr(self, key) < 1.0:
+            if not is_auto(getattr(self, key)) and not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key)
-        if self.lr <= 0:
+        if not is_auto(self.lr) and self.lr <= 0:
             raise ConfigError(f"must be positive, got {self.lr}", "lr")
-        if self.vocab_size < 0 or (self.tokenizer != "word" and self.vocab_size < 8):
+        if not is_auto(self.patience) and self.patience < 0:
+            raise ConfigError(f"must be >= 0, got {self.patience}", "patience")
+        if not is_auto(self.vocab_size) and (self.vocab_size < 0 or (self.tokenizer != "word"
+                                                                     and self.vocab_size < 8)):
             raise ConfigError(f"too small: {self.vocab_size}", "vocab_size")
-        if self.tie_weights and self.embedding_dim != self.hidden_size:
+        dims = (self.embedding_dim, self.hidden_size)
+        if self.tie_weights and not any(map(is_auto, dims)) and dims[0] != dims[1]:
             raise ConfigError("tie_weights needs embedding_dim == hidden_size", "tie_weights")

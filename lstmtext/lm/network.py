@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from lstmtext.config import require_concrete
 from lstmtext.layers.reversible_embedding import ReversibleEmbedding
 from lstmtext.lm.config import LMConfig
 
@@ -82,6 +83,7 @@ def build_lm(config: LMConfig, vocab_size: int, batch_size: int | None, seq_len:
     Returns:
         An uncompiled ``keras.Model``.
     """
+    require_concrete(config)
     init = keras.initializers.RandomUniform(-config.init_scale, config.init_scale, seed=config.seed)
     ids = keras.Input(batch_shape=(batch_size, seq_len), dtype="int32", name="ids")
     if config.tie_weights:

@@ -1,15 +1,17 @@
 """Hyperparameters of the named-entity tagger, with their defaults.
 
 The defaults are the BiLSTM-CRF of Lample et al. (2016) with a character CNN
-(Ma & Hovy 2016) and a casing feature, sized to train on a CPU in about an
-hour on CoNLL-2003 and to tag tens of thousands of tokens a second.
+(Ma & Hovy 2016) and a casing feature. Keys set to ``auto`` (width, dropout,
+optimizer and learning rate, batch size, epochs, patience) are chosen from the
+training data once it is read (:func:`lstmtext.training.auto.ner_values`);
+``benchmarks/recipes/ner-conll03.toml`` sets them all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lstmtext.config import option
+from lstmtext.config import AUTO, Auto, is_auto, option
 from lstmtext.errors import ConfigError
 
 SCHEMES = ("auto", "iob1", "iob2", "bioes")
@@ -38,29 +40,32 @@ class NERConfig:
     embeddings: str | None = option(None, "GloVe/word2vec text file to initialise word embeddings")
     max_word_length: int = option(30, "characters kept per word for the character features")
     # network
-    word_dim: int = option(100, "word embedding size (must match --embeddings when given)")
+    word_dim: int | Auto = option(AUTO, "word embedding size (must match --embeddings when given; auto: the "
+                                  "embeddings file's size, else 100)")
     casing_dim: int = option(10, "casing feature embedding size (0: no casing feature)")
     char_encoder: str = option("cnn", "character features: cnn, lstm or none", ("cnn", "lstm", "none"))
     char_dim: int = option(30, "character embedding size")
     char_filters: int = option(100, "character CNN filters")
     char_kernel: int = option(3, "character CNN width")
     char_hidden: int = option(50, "character BiLSTM units per direction")
-    hidden_size: int = option(200, "word BiLSTM units per direction")
-    num_layers: int = option(1, "stacked word BiLSTM layers (1 or 2)")
-    dropout: float = option(0.5, "dropout on the word features and on each BiLSTM's output")
+    hidden_size: int | Auto = option(AUTO, "word BiLSTM units per direction (auto: from the training tokens)")
+    num_layers: int | Auto = option(AUTO, "stacked word BiLSTM layers (1 or 2; auto: 1)")
+    dropout: float | Auto = option(AUTO, "dropout on the word features and on each BiLSTM's output (auto: "
+                                   "from the training tokens)")
     head: str = option("crf", "output layer: crf or softmax", ("crf", "softmax"))
     # training
-    batch_size: int = option(32, "sentences per batch")
-    epochs: int = option(50, "maximum epochs")
-    optimizer: str = option("nadam", "adam, nadam or sgd", ("adam", "nadam", "sgd"))
-    lr: float = option(0.002, "learning rate")
+    batch_size: int | Auto = option(AUTO, "sentences per batch (auto: from the training sentences)")
+    epochs: int | Auto = option(AUTO, "maximum epochs (auto: enough steps for the data; early stopping ends it)")
+    optimizer: str | Auto = option(AUTO, "adam, nadam or sgd (auto: nadam)", ("adam", "nadam", "sgd"))
+    lr: float | Auto = option(AUTO, "learning rate (auto: 0.002 for adam and nadam, 0.01 for sgd)")
     lr_schedule: str = option("plateau", "constant, step or plateau (decay when validation F1 does not "
                               "improve)", ("constant", "step", "plateau"))
     lr_decay: float = option(0.7, "learning-rate decay factor")
     lr_decay_start: int = option(10, "first epoch (0-based) decayed by the step schedule")
     min_lr: float = option(0.0001, "lower bound of the learning rate")
     clip_norm: float = option(5.0, "clip the global gradient norm to this (0: off)")
-    patience: int = option(8, "stop after this many epochs without a better validation F1 (0: never)")
+    patience: int | Auto = option(AUTO, "stop after this many epochs without a better validation F1 (0: never; "
+                                  "auto: from the data size)")
     jit_compile: bool = option(False, "compile training steps with XLA (helps on a GPU; costs a compile "
                                "per sentence-length bucket)")
     length_bucket: int = option(8, "pad batch lengths to a multiple of this (fewer step shapes to compile)")
@@ -73,18 +78,21 @@ class NERConfig:
         positive = ("word_dim", "char_dim", "hidden_size", "num_layers", "batch_size", "epochs",
                     "eval_batch_size", "max_word_length", "min_count", "length_bucket", "char_filters",
                     "char_kernel", "char_hidden")
+        # "auto" values are checked once the data has chosen them.
         for key in positive:
-            if getattr(self, key) <= 0:
+            if not is_auto(getattr(self, key)) and getattr(self, key) <= 0:
                 raise ConfigError(f"must be positive, got {getattr(self, key)}", key)
-        if self.num_layers > 2:
+        if not is_auto(self.num_layers) and self.num_layers > 2:
             raise ConfigError(f"must be 1 or 2, got {self.num_layers}", "num_layers")
         if self.casing_dim < 0:
             raise ConfigError(f"must be >= 0, got {self.casing_dim}", "casing_dim")
         for key in ("dropout", "singleton_unk"):
-            if not 0.0 <= getattr(self, key) < 1.0:
+            if not is_auto(getattr(self, key)) and not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key)
-        if self.lr <= 0:
+        if not is_auto(self.lr) and self.lr <= 0:
             raise ConfigError(f"must be positive, got {self.lr}", "lr")
+        if not is_auto(self.patience) and self.patience < 0:
+            raise ConfigError(f"must be >= 0, got {self.patience}", "patience")
         for key in ("word_column", "tag_column"):
             if getattr(self, key) == 0:
                 raise ConfigError("columns count from 1 (negative: from the end)", key)

@@ -45,6 +45,10 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
     """
     import keras
 
+    from lstmtext.config import require_concrete
+
+    require_concrete(config)
+
     from lstmtext.layers.char_encoder import CharEncoder
     from lstmtext.layers.crf import CRF
 

@@ -170,15 +170,18 @@ def train(options, reporter) -> dict:
     import keras
 
     from lstmtext.config import resolve
+    from lstmtext.ner import init as ner_init
     from lstmtext.ner.network import build_model
+    from lstmtext.training import init_from
     from lstmtext.training.loop import LoopConfig, fit, output_lock, set_seed, start_training
+
+    from lstmtext.training import auto
 
     if not options.train:
         raise UsageError("--train is required")
-    if not options.valid:
-        raise UsageError("--valid is required (validation entity F1 selects the best model)")
     output = Path(options.output)
     dist, _ = start_training(options)  # resuming reads model-last below
+    init = init_from.read_init(options, "ner")
     extra = {k: v for k, v in (options.extra or {}).items() if k in NERConfig.__dataclass_fields__}
     if options.epochs is not None:
         extra["epochs"] = options.epochs
@@ -191,19 +194,35 @@ def train(options, reporter) -> dict:
             config = resolve(NERConfig, None, options.sets, {"epochs": extra.get("epochs")}, base=base)
         else:
             config = resolve(NERConfig, options.config_file, options.sets, extra)
+            if init is not None:  # the bundle's sizes, scheme and vocabulary settings
+                config = ner_init.init_config(config, init, options)
         train_corpora = read_corpora(options.train, config, options.encoding, reporter)
-        valid_corpora = read_corpora(options.valid, config, options.encoding, reporter)
+        train_sentences, valid_sentences, held_out = _validation_sentences(options, config, train_corpora,
+                                                                           reporter)
         internal = config.tag_scheme
-        train_data = [(s.tokens, schemes.convert(s.tags, internal)) for c in train_corpora for s in c.sentences]
-        valid_scheme = valid_corpora[0].scheme
-        valid_data = [(s.tokens, schemes.convert(s.tags, valid_scheme)) for c in valid_corpora
-                      for s in c.sentences]
+        train_data = [(s.tokens, schemes.convert(s.tags, internal)) for s in train_sentences]
+        valid_scheme = valid_sentences[1]
+        valid_data = [(s.tokens, schemes.convert(s.tags, valid_scheme)) for s in valid_sentences[0]]
+        # Auto keys follow the training sentences; the summary block says which and why.
+        stats = auto.TaggedStats.from_sentences(train_data)
+        config, chosen = auto.resolve(config, auto.ner_values(stats, config, _embeddings_dim(config, options)))
+        notes = []
+        if held_out is not None:
+            notes.append(f"validation: {held_out['held_out']:,} of the {held_out['of']:,} sentences held out "
+                         f"(no --valid; {held_out['rule']})")
         embeddings = None
         if not options.resume:
             vocab, meta, embeddings = _new_vocabulary(config, options, train_data, valid_data,
                                                       train_corpora[0].scheme, reporter)
-        reporter.message(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters, "
-                         f"{len(vocab.tags)} tags ({internal.upper()})")
+            if init is not None:  # the bundle's inventories first, then what the data adds
+                vocab, meta, init_vocab = ner_init.merge_vocabulary(init, vocab, meta, train_data, reporter)
+            if held_out is not None:
+                meta["train_data"]["valid"] = "held out from train"
+                meta["train_data"]["holdout"] = held_out
+        notes.append(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters, "
+                     f"{len(vocab.tags)} tags ({internal.upper()})")
+        reporter.message(auto.summary(stats, chosen, auto.epoch_seconds("ner", config, stats.tokens, len(vocab.tags)),
+                                      config.epochs, notes))
         set_seed(config.seed)
         jax = keras.backend.backend() == "jax"
         if jax and not config.jit_compile:
@@ -214,18 +233,52 @@ def train(options, reporter) -> dict:
         with dist.scope():
             model = build_model(config, vocab,
                                 schemes.allowed(vocab.tags, internal) if config.head == "crf" else None, embeddings)
+            if init is not None:
+                ner_init.load_weights(model, init, init_vocab, vocab)
         dist.prepare(model)
         task = NERTask(config, vocab, model, train_data, valid_data, valid_scheme, meta,
                        fixed_chars=bool(config.jit_compile), dist=dist)
         loop = LoopConfig(epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule,
                           lr_decay=config.lr_decay, lr_decay_start=config.lr_decay_start, min_lr=config.min_lr,
-                          patience=config.patience, seed=config.seed)
+                          patience=config.patience, seed=config.seed, budget=options.budget,
+                          budget_started=options.started)
         with dist.failures(out):
             result = fit(task, out, loop, reporter, resume=options.resume)
         best = bundle_io.read(out / "model-best", "ner")
         result["per_type"] = (best.json("metrics.json") or {}).get("per_type", {})
     result["output"] = str(output)
     return result
+
+
+def _validation_sentences(options, config: NERConfig, train_corpora: list[Corpus], reporter):
+    """Training sentences, ``(validation sentences, their scheme)`` and the hold-out record (or ``None``).
+
+    Without ``--valid`` a share of the training sentences is held out
+    (:mod:`lstmtext.training.holdout`).
+    """
+    from lstmtext.training import holdout
+
+    sentences = [s for c in train_corpora for s in c.sentences]
+    if options.valid:
+        valid_corpora = read_corpora(options.valid, config, options.encoding, reporter)
+        return sentences, ([s for c in valid_corpora for s in c.sentences], valid_corpora[0].scheme), None
+    train, valid, record = holdout.take(sentences, [str(p) for p in options.train], "sentences")
+    return train, (valid, train_corpora[0].scheme), record
+
+
+def _embeddings_dim(config: NERConfig, options) -> int | None:
+    """Vector size of the ``embeddings`` file (its first vector line), or ``None`` without one."""
+    from lstmtext.io import iter_lines
+
+    if not config.embeddings:
+        return None
+    for number, line in iter_lines(config.embeddings, options.encoding):
+        parts = line.rstrip().split(" ")
+        if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            return int(parts[1])  # word2vec header: "count dim"
+        if len(parts) >= 2:
+            return len(parts) - 1
+    return None
 
 
 def _new_vocabulary(config: NERConfig, options, train_data, valid_data, data_scheme: str, reporter):

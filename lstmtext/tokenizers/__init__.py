@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from lstmtext.errors import DataError
 from lstmtext.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
@@ -14,11 +14,14 @@ __all__ = ["Tokenizer", "TYPES", "train_tokenizer", "load_tokenizer", "save_toke
            "PAD_ID", "UNK_ID", "BOS_ID", "EOS_ID"]
 
 
-def train_tokenizer(lines: Iterable[str], vocab_size: int, kind: str = "unigram", seed: int = 0) -> Tokenizer:
+def train_tokenizer(lines: Iterable[str], vocab_size: int, kind: str = "unigram", seed: int = 0,
+                    warn: Callable[[str], None] | None = None) -> Tokenizer:
     """Train a tokenizer of type ``kind`` (one of :data:`TYPES`).
 
     ``word`` builds a whitespace vocabulary (``vocab_size`` 0 keeps every
-    word); the others train a SentencePiece model of that type.
+    word); the others train a SentencePiece model of that type, adjusting a
+    size the text cannot support with one line to ``warn`` (see
+    :meth:`~lstmtext.tokenizers.spm.SentencePieceTokenizer.train`).
     """
     if kind == "word":
         from lstmtext.tokenizers.word import WordTokenizer
@@ -28,7 +31,7 @@ def train_tokenizer(lines: Iterable[str], vocab_size: int, kind: str = "unigram"
         raise DataError(f"unknown tokenizer type '{kind}' (choose from {', '.join(TYPES)})")
     from lstmtext.tokenizers.spm import SentencePieceTokenizer
 
-    return SentencePieceTokenizer.train(lines, vocab_size, model_type=kind, seed=seed)
+    return SentencePieceTokenizer.train(lines, vocab_size, model_type=kind, seed=seed, warn=warn)
 
 
 def save_tokenizer(tok: Tokenizer, path: Path) -> None:

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import io
+import logging
+import re
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from lstmtext.errors import DataError
 from lstmtext.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
 
 FILENAME = "spm.model"
 BOUNDARY = "\u2581"
+# SentencePiece's own words for a size the text cannot support, either way.
+_TOO_HIGH = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
+_TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
+# The source location and failed check SentencePiece puts before its message:
+# "INTERNAL: src/trainer_interface.cc(744) [(a) == (b)] " is not for users.
+_INTERNALS = re.compile(r"^[A-Z_]+: \S+\.cc\(\d+\) \[.*?\] ")
+MAX_RETRIES = 3
+
+
+def clean_message(exc: Exception) -> str:
+    """SentencePiece's error without its source location and internal check."""
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else "training failed"
+    return _INTERNALS.sub("", text).strip()
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -58,37 +73,60 @@ class SentencePieceTokenizer(Tokenizer):
         character_coverage: float = 1.0,
         max_sentences: int = 2_000_000,
         seed: int = 0,
+        warn: Callable[[str], None] | None = None,
     ) -> "SentencePieceTokenizer":
         """Train a model on ``lines`` (kept in memory; no temporary files).
 
+        A ``vocab_size`` the text cannot support is adjusted rather than
+        refused: above what the text's pieces allow, it is lowered to
+        SentencePiece's bound; below the number of distinct characters (plus
+        the four specials), it is raised to that. Either way ``warn`` gets one
+        line naming the size used (default: a ``logging`` warning).
+
         Raises:
-            DataError: if the text cannot support ``vocab_size`` pieces.
+            DataError: if there is no text, or SentencePiece fails otherwise
+                (its message, without its internals).
         """
         import sentencepiece as spm
 
-        model = io.BytesIO()
+        warn = warn or logging.getLogger("lstmtext").warning
         sentences = [line for line in lines if line.strip()]
         if not sentences:
             raise DataError("no text to train a tokenizer on")
-        try:
-            spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences),
-                model_writer=model,
-                vocab_size=vocab_size,
-                model_type=model_type,
-                character_coverage=character_coverage,
-                pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
-                input_sentence_size=max_sentences,
-                shuffle_input_sentence=True,
-                hard_vocab_limit=model_type not in ("word", "char"),
-                user_defined_symbols=[],
-                minloglevel=2,
-                num_threads=2,
-            )
-        except RuntimeError as exc:
-            msg = str(exc).splitlines()[-1] if str(exc) else "training failed"
-            raise DataError(f"cannot train SentencePiece model: {msg}") from None
-        return cls(model.getvalue())
+        size = vocab_size
+        for _ in range(MAX_RETRIES):
+            model = io.BytesIO()
+            try:
+                spm.SentencePieceTrainer.train(
+                    sentence_iterator=iter(sentences),
+                    model_writer=model,
+                    vocab_size=size,
+                    model_type=model_type,
+                    character_coverage=character_coverage,
+                    pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
+                    input_sentence_size=max_sentences,
+                    shuffle_input_sentence=True,
+                    hard_vocab_limit=model_type not in ("word", "char"),
+                    user_defined_symbols=[],
+                    minloglevel=2,
+                    num_threads=2,
+                )
+            except RuntimeError as exc:
+                message = clean_message(exc)
+                high, low = _TOO_HIGH.search(message), _TOO_SMALL.search(message)
+                if high and int(high.group(2)) < size:
+                    size = int(high.group(2))
+                    continue
+                if low and int(low.group(2)) > size:
+                    size = int(low.group(2))
+                    continue
+                raise DataError(f"cannot train a SentencePiece tokenizer: {message}") from None
+            if size != vocab_size:
+                why = ("more than this text supports" if size < vocab_size else
+                       "too small for the text's characters and the 4 special pieces")
+                warn(f"warning: vocab_size {vocab_size} is {why}; using vocab_size={size}")
+            return cls(model.getvalue())
+        raise DataError(f"cannot train a SentencePiece tokenizer of any size near {vocab_size} on this text")
 
     @property
     def vocab_size(self) -> int:

@@ -15,6 +15,10 @@ restores every variable (full precision, carried LSTM states, dropout seed
 generators), the optimizer and the Python/NumPy random states, so the resumed
 run ends with the metrics of an uninterrupted one. A failed save (disk full)
 raises :class:`TrainingError` and leaves the previous checkpoint in place.
+
+A wall-time budget (``LoopConfig.budget``, ``--budget``) plans the epochs
+from the measured throughput and ends training in time, with ``model-best``
+written, as a normal end; see :mod:`lstmtext.training.budget`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 
 from lstmtext.errors import TrainingError, UsageError
 from lstmtext.io import atomic_directory, recover_directory
+from lstmtext.training.budget import LITE_RESERVE_SECONDS, BudgetPlanner, format_estimate
 from lstmtext.training.reporting import LoggingReporter, Reporter
 from lstmtext.training.schedule import epoch_learning_rate
 from lstmtext.training.signals import GracefulInterrupt, TrainingInterrupted
@@ -67,6 +72,8 @@ class LoopConfig:
     patience: int = 0  # 0: never stop early
     seed: int = 0
     lr_scale: float = 1.0  # optimizer rate = schedule rate * lr_scale
+    budget: float | None = None  # wall-time budget in seconds (see lstmtext.training.budget)
+    budget_started: float | None = None  # time.monotonic() when its clock started (None: when fit starts)
 
 
 class TrainTask(Protocol):
@@ -280,6 +287,8 @@ def start_training(options, config_cls=None, task: str = ""):
     from lstmtext.bundle import read
     from lstmtext.training import distribute
 
+    if getattr(options, "init", None) and options.resume:
+        raise UsageError("--init and --resume exclude each other (--resume continues OUTPUT/model-last)")
     extra = options.extra or {}
     dist = distribute.setup(extra.get("strategy") or "auto", extra.get("mixed_precision") or "off")
     output = Path(options.output)
@@ -343,17 +352,23 @@ def fit(
 
     The first SIGINT/SIGTERM finishes the running step, writes ``model-last``
     and raises :class:`TrainingInterrupted`; ``resume=True`` continues from
-    exactly that point. ``task.train_batches(epoch)`` must yield the same
+    exactly that point. With ``loop.budget`` the epochs are planned to end
+    within it (see :mod:`lstmtext.training.budget`): training stops before an
+    epoch that would not fit, or after the step at which the budget runs out
+    (``model-last`` then holds the position inside the epoch, as after a
+    signal), and returns normally. ``task.train_batches(epoch)`` must yield the same
     batches each time it is called for an epoch, given the random state at
     the epoch's start (seed any shuffling from ``epoch`` or the global NumPy
     generator, which the loop saves and restores).
 
     Returns:
-        The best epoch's metrics plus ``epochs_run`` and ``train_seconds``.
+        The best epoch's metrics plus ``epochs_run`` and ``train_seconds``
+        (and ``budget``: what the budget did, when there is one).
 
     Raises:
         TrainingInterrupted: after a signal, once the checkpoint is written.
         TrainingError: loss not finite, or a checkpoint could not be written.
+        UsageError: the budget is shorter than one epoch (nothing written).
     """
     reporter = reporter or LoggingReporter()
     model = task.model
@@ -365,9 +380,11 @@ def fit(
         if state.epoch >= loop.epochs:
             reporter.message("training had already finished; raise --epochs to train further")
             return state.history[-1] if state.history else {}
+    budget = _budget_planner(task, loop, reporter)
     reporter.train_begin(loop.epochs, state.epoch)
     started = time.perf_counter()
     guard = GracefulInterrupt()
+    partial_best: dict = {}  # the first epoch's partial metrics when the budget ended it
 
     def write_last(tmp: Path, metrics: dict) -> None:
         task.write_bundle(tmp, metrics, state.history)
@@ -389,8 +406,11 @@ def fit(
                 if skip:
                     lr = state.lr  # decided when the epoch began
                 else:
+                    decay_start, decay = loop.lr_decay_start, loop.lr_decay
+                    if budget is not None and loop.lr_schedule == "step":
+                        decay_start, decay = budget.step_schedule(decay_start, decay)
                     lr = epoch_learning_rate(
-                        loop.lr_schedule, loop.lr, epoch, loop.lr_decay, loop.lr_decay_start,
+                        loop.lr_schedule, loop.lr, epoch, decay, decay_start,
                         state.lr, plateau=not state.improved_last, min_lr=loop.min_lr,
                     ) if epoch > 0 or loop.lr_schedule != "plateau" else state.lr
                     state.lr = lr
@@ -400,6 +420,9 @@ def fit(
                 model.optimizer.learning_rate.assign(lr * loop.lr_scale)
                 task.on_epoch_begin(epoch)
                 reporter.epoch_begin(epoch, task.steps_per_epoch(), lr)
+                if budget is not None:
+                    budget.epoch_begin(epoch, task.steps_per_epoch(), skip)
+                out_of_time = False
                 sums = {"loss": 0.0, "tokens": 0, "seconds": 0.0}
                 sums.update(state.partial if skip else {})
                 t0 = time.perf_counter() - sums["seconds"]
@@ -430,13 +453,35 @@ def fit(
                                    "train_loss": sums["loss"] / max(sums["tokens"], 1)}
                         _save_checkpoint(last, lambda tmp: write_last(tmp, partial))
                         raise stop_now(epoch, step + 1)
+                    if budget is not None and budget.step_done() == "deadline":
+                        sums["seconds"] = time.perf_counter() - t0
+                        state.step, state.partial, state.interrupted = step + 1, dict(sums), True
+                        partial = {"epoch": epoch + 1, "step": step + 1, "interrupted": True, "lr": lr,
+                                   "train_loss": sums["loss"] / max(sums["tokens"], 1)}
+                        if state.best is None:
+                            # No finished epoch to fall back on: the partly trained
+                            # model is validated and kept as model-best.
+                            partial.update(task.validate())
+                            state.best = partial[task.monitor]
+                            partial_best = partial
+                            _save_checkpoint(output / "model-best",
+                                             lambda tmp: task.write_bundle(tmp, partial, [partial]))
+                        _save_checkpoint(last, lambda tmp: write_last(tmp, partial))
+                        out_of_time = True
+                        break
+                if out_of_time:
+                    reporter.message(_deadline_message(budget, epoch, step + 1, task.steps_per_epoch(),
+                                                       state, task, output, bool(partial_best)))
+                    break
                 seconds = time.perf_counter() - t0
                 total_loss, total_tokens = sums["loss"], sums["tokens"]
                 metrics = {"epoch": epoch + 1, "lr": lr,
                            "train_loss": total_loss / max(total_tokens, 1),
                            "tokens_per_s": total_tokens / max(seconds, 1e-9),
                            "epoch_seconds": seconds}
+                t_valid = time.perf_counter()
                 metrics.update(task.validate())
+                valid_seconds = time.perf_counter() - t_valid
                 value = metrics[task.monitor]
                 improved = _improved(value, state.best, task.monitor_mode)
                 state.improved_last = improved
@@ -451,10 +496,13 @@ def fit(
                 state.history.append(metrics)
                 stop = bool(loop.patience) and state.bad_epochs >= loop.patience
                 state.finished = stop or state.epoch >= loop.epochs
+                t_save = time.perf_counter()
                 if improved:
                     _save_checkpoint(output / "model-best",
                                      lambda tmp: task.write_bundle(tmp, metrics, state.history))
+                t_last = time.perf_counter()
                 _save_checkpoint(last, lambda tmp: write_last(tmp, metrics))
+                t_saved = time.perf_counter()
                 reporter.epoch_end(epoch, metrics)
                 if stop:
                     reporter.message(
@@ -463,14 +511,56 @@ def fit(
                     break
                 if guard.requested and not state.finished:
                     raise stop_now(state.epoch, 0)
+                if budget is not None and not state.finished and not budget.epoch_end(
+                        epoch, seconds, valid_seconds, t_saved - t_save, t_saved - t_last):
+                    reporter.message(_plan_stop_message(budget, state, task, output))
+                    break
     finally:
         reporter.train_end()
     _write_lite_parts(output / "model-best", reporter)
     best = dict(max(state.history, key=lambda m: m[task.monitor] * (1 if task.monitor_mode == "max" else -1))
-                ) if state.history else {}
+                ) if state.history else dict(partial_best)
     best["epochs_run"] = state.epoch
     best["train_seconds"] = time.perf_counter() - started
+    if budget is not None:
+        best["budget"] = budget.summary()
     return best
+
+
+def _budget_planner(task: TrainTask, loop: LoopConfig, reporter: Reporter) -> BudgetPlanner | None:
+    """The planner for ``loop.budget``, or ``None`` without a budget."""
+    if not loop.budget:
+        return None
+    if getattr(getattr(task, "dist", None), "name", "") == "multiworker":
+        # Each worker would time itself and could plan another number of
+        # epochs; the workers' collective steps would then wait forever.
+        raise UsageError("--budget cannot be used with --strategy multiworker (give --epochs instead)")
+    lite = os.environ.get("LSTMTEXT_LITE_PARTS", "1") != "0"
+    return BudgetPlanner(loop.budget, loop.budget_started or time.monotonic(), loop.epochs, reporter,
+                         reserve=LITE_RESERVE_SECONDS if lite else 0.0)
+
+
+def _best_epoch(state: TrainerState, task: TrainTask) -> int | None:
+    if not state.history:
+        return None
+    sign = 1 if task.monitor_mode == "max" else -1
+    return max(state.history, key=lambda m: m[task.monitor] * sign)["epoch"]
+
+
+def _plan_stop_message(budget: BudgetPlanner, state: TrainerState, task: TrainTask, output: Path) -> str:
+    left = max(budget.deadline - time.monotonic(), 0.0)
+    return (f"{budget.label}: stopped after epoch {state.epoch} (another takes ~"
+            f"{format_estimate(budget.epoch_seconds or 0.0)}, {format_estimate(left)} left); best model "
+            f"(epoch {_best_epoch(state, task)}) in {output / 'model-best'}")
+
+
+def _deadline_message(budget: BudgetPlanner, epoch: int, step: int, steps: int | None, state: TrainerState,
+                      task: TrainTask, output: Path, partial_best: bool) -> str:
+    of = f" of {steps}" if steps else ""
+    best = ("the partly trained model, validated, is model-best" if partial_best
+            else f"model-best is epoch {_best_epoch(state, task)}'s")
+    return (f"{budget.label} reached at epoch {epoch + 1}, step {step}{of}: stopped; {best}; "
+            f"--resume continues from {output / 'model-last'}")
 
 
 def _write_lite_parts(bundle: Path, reporter: Reporter) -> None:

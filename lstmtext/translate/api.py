@@ -22,7 +22,7 @@ from lstmtext import config as config_io
 from lstmtext.bundle import Bundle, write_config, write_json
 from lstmtext.errors import BundleError, DataError, UsageError
 from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
-from lstmtext.tokenizers import Tokenizer, load_tokenizer
+from lstmtext.tokenizers import UNK_ID, Tokenizer, load_tokenizer
 from lstmtext.translate.config import TranslateConfig
 
 TASK = "translate"
@@ -285,17 +285,30 @@ def _data_args(files: list, extra: dict, prefix: str) -> dict:
     return {}
 
 
-def _make_tokenizers(config: TranslateConfig, sources: list[str], targets: list[str]) -> tuple[Tokenizer, Tokenizer]:
+def _make_tokenizers(config: TranslateConfig, sources: list[str], targets: list[str],
+                     warn=None) -> tuple[Tokenizer, Tokenizer]:
     from lstmtext.tokenizers import train_tokenizer
 
     given_src = load_tokenizer(config.source_tokenizer) if config.source_tokenizer else None
     given_tgt = load_tokenizer(config.target_tokenizer) if config.target_tokenizer else None
     if config.joint_vocab and not (given_src or given_tgt):
-        joint = train_tokenizer(sources + targets, config.vocab_size, config.tokenizer, seed=config.seed)
+        joint = train_tokenizer(sources + targets, config.vocab_size, config.tokenizer, seed=config.seed, warn=warn)
         return joint, joint
-    src = given_src or train_tokenizer(sources, config.vocab_size, config.tokenizer, seed=config.seed)
-    tgt = given_tgt or train_tokenizer(targets, config.vocab_size, config.tokenizer, seed=config.seed)
+    src = given_src or train_tokenizer(sources, config.vocab_size, config.tokenizer, seed=config.seed, warn=warn)
+    tgt = given_tgt or train_tokenizer(targets, config.vocab_size, config.tokenizer, seed=config.seed, warn=warn)
     return src, tgt
+
+
+def _split_pairs(train_text, train_args: dict):
+    """``(train, held-out validation, record)`` of the training pairs (:mod:`lstmtext.training.holdout`)."""
+    from lstmtext.training import holdout
+    from lstmtext.translate.data import ParallelText
+
+    path = [str(v) for v in train_args.values()]
+    pairs = list(zip(train_text.sources, train_text.targets))
+    train, valid, record = holdout.take(pairs, path if len(path) > 1 else path[0], "pairs")
+    return (ParallelText([s for s, _ in train], [t for _, t in train], train_text.skipped),
+            ParallelText([s for s, _ in valid], [t for _, t in valid], {}), record)
 
 
 def train(options: TrainOptions, reporter=None) -> dict:
@@ -303,8 +316,8 @@ def train(options: TrainOptions, reporter=None) -> dict:
 
     Training data is ``options.train`` (one TSV file) or
     ``options.extra["train_source"]``/``["train_target"]``; validation likewise
-    with ``valid``. Without validation data the last 2% of the training pairs
-    (at most 1000) are held out. ``options.extra["strategy"]`` and
+    with ``valid``. Without validation data a share of the training pairs is
+    held out (:mod:`lstmtext.training.holdout`). ``options.extra["strategy"]`` and
     ``["mixed_precision"]`` choose how it trains (see
     :mod:`lstmtext.training.distribute`; only the chief worker writes into
     ``options.output``).
@@ -313,8 +326,10 @@ def train(options: TrainOptions, reporter=None) -> dict:
         The best epoch's metrics.
     """
     from lstmtext.translate.data import encode_source, encode_target, filter_long, read_parallel
-    from lstmtext.training import loop
+    from lstmtext.training import auto, init_from, loop
+    from lstmtext.training.reporting import LoggingReporter
 
+    reporter = reporter or LoggingReporter()
     output = Path(options.output)
     train_args = _data_args(options.train, options.extra, "train_")
     valid_args = _data_args(options.valid, options.extra, "valid_")
@@ -322,24 +337,37 @@ def train(options: TrainOptions, reporter=None) -> dict:
         raise UsageError("give --train FILE.tsv or --train-source and --train-target")
     dist, base = loop.start_training(options, TranslateConfig, TASK)
     config = resolve_config(options, base)
+    init = init_from.read_init(options, TASK)
+    if init is not None:  # the bundle's tokenizers and sizes; training keys stay as resolved
+        if config.source_tokenizer or config.target_tokenizer:
+            raise UsageError("source_tokenizer/target_tokenizer and --init exclude each other "
+                             "(--init keeps the bundle's tokenizers)")
+        config = init_from.init_config(config, init, options, TASK)
     train_text = read_parallel(**train_args, encoding=options.encoding, max_line_chars=config.max_line_chars)
+    held_out = None
     if valid_args:
         valid_text = read_parallel(**valid_args, encoding=options.encoding, max_line_chars=None)
     else:
-        n = min(1000, max(1, len(train_text) // 50))
-        if len(train_text) - n < 1:
-            raise DataError("too few training pairs to hold out validation data; give --valid")
-        from lstmtext.translate.data import ParallelText
-
-        valid_text = ParallelText(train_text.sources[-n:], train_text.targets[-n:], {})
-        train_text = ParallelText(train_text.sources[:-n], train_text.targets[:-n], train_text.skipped)
+        train_text, valid_text, held_out = _split_pairs(train_text, train_args)
+    # Auto keys follow the training pairs: the vocabulary size before the tokenizers are trained, the rest below.
+    stats = auto.ParallelStats.from_pairs(train_text.sources, train_text.targets)
+    config, chosen = auto.resolve(config, auto.translate_values(stats, config), keys=["vocab_size"])
     # Only the chief writes into output; other workers write into a temporary copy.
     with dist.output(output, options.resume) as output, loop.output_lock(output):
         if options.resume:
             src_tok = load_tokenizer(output / "model-last" / "tokenizer" / "source")
             tgt_tok = load_tokenizer(output / "model-last" / "tokenizer" / "target")
+        elif init is not None:
+            src_tok = load_tokenizer(init.file("tokenizer/source"))
+            tgt_tok = load_tokenizer(init.file("tokenizer/target"))
         else:
-            src_tok, tgt_tok = _make_tokenizers(config, train_text.sources, train_text.targets)
+            src_tok, tgt_tok = _make_tokenizers(config, train_text.sources, train_text.targets, reporter.message)
+        if "vocab_size" in chosen and max(src_tok.vocab_size, tgt_tok.vocab_size) != config.vocab_size:
+            used = max(src_tok.vocab_size, tgt_tok.vocab_size)  # lowered to what the text supports
+            chosen["vocab_size"] = auto.Choice(used, chosen["vocab_size"].reason)
+            config = dataclasses.replace(config, vocab_size=used)
+        config, more = auto.resolve(config, auto.translate_values(stats, config))
+        chosen.update(more)
         loop.set_seed(config.seed)
         train_src, train_tgt, long_skipped = filter_long(
             encode_source(src_tok, train_text.sources), encode_target(tgt_tok, train_text.targets),
@@ -354,18 +382,35 @@ def train(options: TrainOptions, reporter=None) -> dict:
                    "skipped_empty": train_text.skipped.get("empty", 0),
                    "skipped_long_line": train_text.skipped.get("long_line", 0),
                    "skipped_long": long_skipped}
-        if reporter is not None:
-            reporter.message(f"{len(train_src)} training pairs ({summary['skipped_empty']} empty, "
-                             f"{summary['skipped_long_line'] + long_skipped} too long skipped); "
-                             f"vocabulary {src_tok.vocab_size}/{tgt_tok.vocab_size}")
+        notes = [f"{len(train_src):,} training pairs used ({summary['skipped_empty']} empty, "
+                 f"{summary['skipped_long_line'] + long_skipped} too long skipped); "
+                 f"vocabulary {src_tok.vocab_size:,}/{tgt_tok.vocab_size:,}"]
+        if held_out is not None:
+            summary["holdout"] = held_out
+            notes.append(f"validation: {held_out['held_out']:,} of the {held_out['of']:,} pairs held out "
+                         f"(no --valid; {held_out['rule']})")
+        target_tokens = sum(len(t) - 1 for t in train_tgt)
+        source_tokens = sum(len(x) for x in train_src)
+        per_epoch = auto.epoch_seconds("translate", config, target_tokens, tgt_tok.vocab_size,
+                                       {"source_tokens": source_tokens,
+                                        "source_length": source_tokens / max(len(train_src), 1)})
+        reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
+        if init is not None:
+            # Pieces only: each row also holds an end (source) or a start and an end (target).
+            for side, ids, marks in (("source", train_src, 1), ("target", train_tgt, 2)):
+                init_from.check_coverage(init, sum(row.count(UNK_ID) for row in ids),
+                                         sum(len(row) - marks for row in ids), f"{side} tokens")
+            summary["init"] = init_from.summary(init)
         dist.check_same("tokenizers and training data",
                         [src_tok.describe(), tgt_tok.describe(), train_src, train_tgt])
         task = TranslateTrainTask(config, src_tok, tgt_tok, (train_src, train_tgt), (valid_src, valid_tgt),
                                   (valid_text.sources, valid_text.targets), summary, dist)
+        if init is not None:
+            init_from.load_weights(task.model, init)
         loop_config = loop.LoopConfig(
             epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule, lr_decay=config.lr_decay,
             lr_decay_start=config.lr_decay_start, min_lr=config.min_lr, patience=config.patience,
-            seed=config.seed,
+            seed=config.seed, budget=options.budget, budget_started=options.started,
         )
         with dist.failures(output):
             return loop.fit(task, output, loop_config, reporter, resume=options.resume)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from lstmtext.config import require_concrete
 from lstmtext.layers.attention_decoder import AttentionDecoder
 from lstmtext.layers.reversible_embedding import ReversibleEmbedding
 from lstmtext.translate.config import TranslateConfig
@@ -147,6 +148,7 @@ def build_translator(config: TranslateConfig, source_vocab: int, target_vocab: i
         source_vocab: Source tokenizer vocabulary size.
         target_vocab: Target tokenizer vocabulary size.
     """
+    require_concrete(config)
     c = config
     source = keras.Input(shape=(None,), dtype="int32", name="source")
     target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
