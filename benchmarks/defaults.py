@@ -136,9 +136,8 @@ class Case:
 
 # Tuned recipes: the best setting per data size from benchmarks/AUTO_DEFAULTS.md.
 CASES: dict[str, Case] = {
-    "lm-ptb-400": Case("lm", lm_ptb(400), "3m", ["vocab_size=2000", "optimizer=adam", "lr=0.002",
-                                               "hidden_size=128", "embedding_dim=128", "num_layers=1",
-                                               "dropout=0.3", "dropout_embedding=0.3", "dropout_output=0.3"]),
+    # PTB is pre-tokenised with rare words already <unk>: a word vocabulary suits it (the default is subwords).
+    "lm-ptb-400": Case("lm", lm_ptb(400), "3m", ["tokenizer=word", "vocab_size=0"]),
     "lm-ptb-10k": Case("lm", lm_ptb(10_000), "10m", []),
     "lm-ptb": Case("lm", lm_ptb(None), "60m", []),
     "lm-abc": Case("lm", lm_abc, "30m", []),
