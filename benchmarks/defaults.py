@@ -174,7 +174,7 @@ def run_one(name: str, case: Case, data: dict, kind: str, budget: str) -> dict:
     done = subprocess.run(train, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     row = {"case": name, "kind": kind, "budget": budget, "wall_s": round(wall, 1),
-           "train_command": " ".join(map(str, train[1:])).replace(str(ROOT) + "/", "")}
+           "train_command": " ".join(map(str, train[2:])).replace(str(ROOT) + "/", "")}
     if done.returncode != 0:
         row["error"] = (done.stderr.strip().splitlines() or ["?"])[-1][:300]
         return row
@@ -186,7 +186,7 @@ def run_one(name: str, case: Case, data: dict, kind: str, budget: str) -> dict:
     result = json.loads(scored.stdout)
     key, _ = METRIC[case.task]
     row["score"] = result.get(key)
-    row["eval_command"] = " ".join(map(str, evaluate[1:])).replace(str(ROOT) + "/", "")
+    row["eval_command"] = " ".join(map(str, evaluate[2:])).replace(str(ROOT) + "/", "")
     try:
         meta = json.loads((out / "model-best" / "config.json").read_text())
         row["config"] = {k: meta["config"][k] for k in ("vocab_size", "hidden_size", "num_layers", "optimizer",
