@@ -60,7 +60,9 @@ def row(directory: Path) -> str:
     scores = [h[key] for h in history]
     best = (min if mode == "min" else max)(range(len(scores)), key=lambda i: scores[i])
     epoch_s = sum(h["epoch_seconds"] for h in history) / len(history)
-    curve = " ".join(f"{s:.1f}" for s in scores)
+    # Epochs 1, 2, 3, 5, 10, 15, ... and the last: enough to see the shape.
+    shown = sorted({i for i in range(len(scores)) if i < 3 or (i + 1) % 5 == 0} | {len(scores) - 1})
+    curve = " ".join(f"{i + 1}:{scores[i]:.1f}" for i in shown)
     # How much the score jumps between epochs once past the first few (the tagger's "swings").
     late = scores[3:]
     swing = max((abs(a - b) for a, b in zip(late, late[1:])), default=0.0)
@@ -71,7 +73,7 @@ def row(directory: Path) -> str:
 def table(directories: list[Path]) -> None:
     """Print the Markdown table of the given run directories."""
     print("| run | best valid | best epoch / run | s per epoch | minutes | largest change between epochs "
-          "after the 4th | validation curve |")
+          "after the 4th | validation curve (epoch:score) |")
     print("|---|---|---|---|---|---|---|")
     for d in directories:
         if d.is_dir():

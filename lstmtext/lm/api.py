@@ -253,9 +253,9 @@ def train(options: TrainOptions, reporter=None) -> dict:
         notes.append(f"tokens: {train_stream.tokens:,} training, {valid_stream.tokens:,} validation "
                      f"({tokenizer.vocab_size:,}-piece {tokenizer.describe().get('model_type', tokenizer.kind)} "
                      "tokenizer)")
-        reporter.message(auto.summary(stats, chosen, auto.epoch_seconds("lm", config, train_stream.tokens,
-                                                                        tokenizer.vocab_size),
-                                      config.epochs, notes))
+        steps = train_stream.tokens // (config.batch_size * config.bptt)
+        per_epoch = auto.epoch_seconds("lm", config, train_stream.tokens, tokenizer.vocab_size, steps)
+        reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
         if init is not None:
             ids = train_stream.ids
             init_from.check_coverage(init, int((ids == UNK_ID).sum()), int((ids != EOS_ID).sum()))

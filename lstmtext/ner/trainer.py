@@ -221,8 +221,9 @@ def train(options, reporter) -> dict:
                 meta["train_data"]["holdout"] = held_out
         notes.append(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters, "
                      f"{len(vocab.tags)} tags ({internal.upper()})")
-        reporter.message(auto.summary(stats, chosen, auto.epoch_seconds("ner", config, stats.tokens, len(vocab.tags)),
-                                      config.epochs, notes))
+        per_epoch = auto.epoch_seconds("ner", config, stats.tokens, len(vocab.tags),
+                                       -(-stats.sentences // config.batch_size))
+        reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
         set_seed(config.seed)
         jax = keras.backend.backend() == "jax"
         if jax and not config.jit_compile:
