@@ -10,8 +10,8 @@ For each case the data is cut deterministically into ``runs/defaults/data/CASE``
 (never into the repository), then trained twice with the same ``--budget``:
 
 - **default**: ``lstmtext train TASK --train ... --valid ... --output ... --budget B``: no other flag;
-- **tuned**: the same plus the case's tuned ``--set`` values (the best setting found for that data
-  size in ``benchmarks/AUTO_DEFAULTS.md``'s experiments).
+- **tuned**: the same plus ``--config`` of the benchmark's own recipe in ``benchmarks/recipes`` (the
+  shipped model's, or the published one it follows) and the case's ``--set`` values.
 
 Both are scored with ``lstmtext evaluate --json`` on the same validation split (perplexity, entity or
 chunk F1, BLEU); the ratio and both commands are printed, and with ``--append`` added to
@@ -130,23 +130,24 @@ class Case:
     task: str
     prep: object
     budget: str
-    tuned: list[str] = field(default_factory=list)  # --set values of the tuned recipe
+    recipe: str = ""  # the tuned recipe: a file in benchmarks/recipes (given with --config)
+    tuned: list[str] = field(default_factory=list)  # --set values on top of it
     note: str = ""
 
 
-# Tuned recipes: the best setting per data size from benchmarks/AUTO_DEFAULTS.md.
+# Tuned recipes: the benchmark's own recipe (the shipped model's, or the published one it follows),
+# trained on the same data with the same budget; the budget plans its epochs for both runs.
 CASES: dict[str, Case] = {
-    # PTB is pre-tokenised with rare words already <unk>: a word vocabulary suits it (the default is subwords).
-    "lm-ptb-400": Case("lm", lm_ptb(400), "3m", ["tokenizer=word", "vocab_size=0"]),
-    "lm-ptb-10k": Case("lm", lm_ptb(10_000), "10m", []),
-    "lm-ptb": Case("lm", lm_ptb(None), "60m", []),
-    "lm-abc": Case("lm", lm_abc, "30m", []),
-    "ner-conll03-1000": Case("ner", ner_conll03(1000), "5m", []),
-    "ner-conll03": Case("ner", ner_conll03(None), "30m", []),
-    "chunk-conll2000": Case("ner", chunk_conll2000, "20m", []),
-    "mt-multi30k-5000": Case("translate", mt_multi30k(5000), "10m", []),
-    "mt-multi30k": Case("translate", mt_multi30k(None), "60m", []),
-    "mt-tatoeba": Case("translate", mt_tatoeba, "60m", []),
+    "lm-ptb-400": Case("lm", lm_ptb(400), "3m", "ptb-small.toml"),
+    "lm-ptb-10k": Case("lm", lm_ptb(10_000), "10m", "ptb-small.toml"),
+    "lm-ptb": Case("lm", lm_ptb(None), "60m", "ptb-cpu90.toml"),
+    "lm-abc": Case("lm", lm_abc, "30m", "ptb-cpu90.toml", ["tokenizer=unigram", "vocab_size=8000"]),
+    "ner-conll03-1000": Case("ner", ner_conll03(1000), "5m", "ner-conll03.toml"),
+    "ner-conll03": Case("ner", ner_conll03(None), "30m", "ner-conll03.toml"),
+    "chunk-conll2000": Case("ner", chunk_conll2000, "20m", "ner-conll03.toml"),
+    "mt-multi30k-5000": Case("translate", mt_multi30k(5000), "10m", "mt-multi30k.toml"),
+    "mt-multi30k": Case("translate", mt_multi30k(None), "60m", "mt-multi30k.toml"),
+    "mt-tatoeba": Case("translate", mt_tatoeba, "60m", "mt-multi30k.toml"),
 }
 METRIC = {"lm": ("perplexity", "min"), "ner": ("f1", "max"), "translate": ("bleu", "max")}
 
@@ -168,6 +169,8 @@ def eval_args(case: Case, data: dict) -> list[str]:
 def run_one(name: str, case: Case, data: dict, kind: str, budget: str) -> dict:
     out = WORK / "runs" / f"{name}-{kind}"
     sets = [a for s in (case.tuned if kind == "tuned" else []) for a in ("--set", s)]
+    if kind == "tuned" and case.recipe:
+        sets = ["--config", str(ROOT / "benchmarks" / "recipes" / case.recipe), *sets]
     train = cli("train", case.task, *train_args(case, data), "--output", out, "--overwrite", "--budget", budget,
                 "--quiet", *sets)
     t0 = time.perf_counter()
@@ -238,7 +241,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "list":
         for name, case in CASES.items():
-            print(f"{name:18s} {case.task:9s} budget {case.budget:4s} tuned: {' '.join(case.tuned) or '(none yet)'}")
+            print(f"{name:18s} {case.task:9s} budget {case.budget:4s} tuned: "
+                  f"{' '.join(['--config ' + case.recipe] * bool(case.recipe) + case.tuned) or '(none)'}")
         return 0
     if not DATA.is_dir():
         print(f"benchmark data not found at {DATA}", file=sys.stderr)

@@ -182,8 +182,9 @@ def test_set_and_config_file_win_over_auto(tmp_path: Path):
 
 def test_auto_is_a_value_only_where_the_data_can_choose():
     assert resolve(LMConfig, None, ["hidden_size=auto"]).hidden_size == AUTO
-    with pytest.raises(ConfigError, match="'tokenizer'"):
-        resolve(LMConfig, None, ["tokenizer=auto"])
+    assert resolve(LMConfig, None, ["tokenizer=auto"]).tokenizer == AUTO
+    with pytest.raises(ConfigError, match="'tie_weights'"):
+        resolve(LMConfig, None, ["tie_weights=auto"])
     with pytest.raises(ConfigError, match="hidden_size.*or 'auto'"):
         resolve(LMConfig, None, ["hidden_size=big"])
 
@@ -319,3 +320,20 @@ def test_data_check_errors_are_one_line(tmp_path: Path):
     assert r.exit_code != 0 and "missing.txt" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = runner.invoke(app, ["data", "check", "speech", str(tmp_path)])
     assert r.exit_code != 0 and "unknown task" in r.stderr
+
+
+def test_lm_tokenizer_follows_the_text():
+    """Text that writes its rare words as <unk> (PTB) gets a word vocabulary of every word; other text pieces."""
+    from lstmtext.lm.config import LMConfig
+
+    closed = auto.TextStats.from_lines(["the <unk> said N shares", "a <unk> rose", "the shares fell"] * 10)
+    assert closed.closed_vocabulary
+    values = auto.lm_values(closed, LMConfig())
+    assert values["tokenizer"].value == "word"
+    assert values["vocab_size"].value == closed.types - 1 + auto.SPECIALS
+    open_text = auto.TextStats.from_lines(["The cat sat on the mat.", "A dog ran."] * 10)
+    assert not open_text.closed_vocabulary
+    assert auto.lm_values(open_text, LMConfig())["tokenizer"].value == "unigram"
+    # A given tokenizer wins, and the vocabulary size follows it.
+    given = auto.lm_values(closed, LMConfig(tokenizer="unigram"))
+    assert given["vocab_size"].value != values["vocab_size"].value

@@ -223,7 +223,7 @@ def train(options: TrainOptions, reporter=None) -> dict:
     # Auto keys follow the training text: the vocabulary size from its words, before the
     # tokenizer is trained; the rest once the text is tokenized (below).
     stats = auto.TextStats.from_lines(train_lines)
-    config, chosen = auto.resolve(config, auto.lm_values(stats, config), keys=["vocab_size"])
+    config, chosen = auto.resolve(config, auto.lm_values(stats, config), keys=["tokenizer", "vocab_size"])
     # Only the chief writes into output; other workers write into a temporary copy.
     with dist.output(output, options.resume) as output, loop.output_lock(output):
         if options.resume:

@@ -18,8 +18,10 @@ class LMConfig:
     """
 
     # tokenizer
-    tokenizer: str = option("unigram", "tokenizer type trained on the training file: unigram, bpe, char "
-                            "(SentencePiece) or word (whitespace vocabulary)", ("unigram", "bpe", "char", "word"))
+    tokenizer: str | Auto = option(AUTO, "tokenizer type trained on the training file: unigram, bpe, char "
+                                   "(SentencePiece) or word (whitespace vocabulary); auto: word when the text "
+                                   "already writes its rare words as <unk> (a closed vocabulary, as PTB), "
+                                   "else unigram", ("unigram", "bpe", "char", "word"))
     vocab_size: int | Auto = option(AUTO, "tokenizer vocabulary size (word: 0 keeps every word; auto: from "
                                     "the training data's word types; a size the data cannot support is "
                                     "lowered with a warning)")

@@ -44,6 +44,9 @@ class Choice(NamedTuple):
     reason: str
 
 
+UNK_WORD = "<unk>"
+
+
 def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'s' * (count != 1)}"
 
@@ -59,6 +62,7 @@ class TextStats:
         types: Distinct words.
         types_twice: Distinct words seen at least twice.
         chars: Distinct characters (spaces excluded).
+        unk: Words written ``<unk>`` (text with a closed vocabulary, as PTB).
         tokens: Predicted tokens once the text is tokenized (a language
             model's pieces plus one end-of-line a line), else ``None``.
     """
@@ -68,6 +72,7 @@ class TextStats:
     types: int = 0
     types_twice: int = 0
     chars: int = 0
+    unk: int = 0
     tokens: int | None = None  # the tokenizer's pieces plus end-of-lines, once known
 
     @classmethod
@@ -84,11 +89,18 @@ class TextStats:
                 chars.update(line)
         chars -= set(" \t\r\n\f\v")
         return cls(lines=n, words=sum(counts.values()), types=len(counts),
-                   types_twice=sum(1 for c in counts.values() if c >= 2), chars=len(chars))
+                   types_twice=sum(1 for c in counts.values() if c >= 2), chars=len(chars),
+                   unk=counts.get(UNK_WORD, 0))
 
     def describe(self) -> str:
+        unk = f", {self.unk:,} written <unk>" if self.unk else ""
         return (f"{_n(self.lines, 'line')}, {_n(self.words, 'word')}, {_n(self.types, 'word type')} "
-                f"({self.types_twice:,} seen twice or more), {_n(self.chars, 'character')}")
+                f"({self.types_twice:,} seen twice or more), {_n(self.chars, 'character')}{unk}")
+
+    @property
+    def closed_vocabulary(self) -> bool:
+        """Whether the text already writes its rare words as ``<unk>`` (at least 1 word in 1,000)."""
+        return self.unk >= max(1, self.words // 1000)
 
 
 @dataclass
@@ -191,6 +203,11 @@ SPECIALS = 4
 
 def vocab_choice(stats: TextStats, kind: str) -> Choice:
     """Vocabulary size for a tokenizer of type ``kind`` trained on text with ``stats``."""
+    if kind == "word" and stats.closed_vocabulary:
+        size = min(WORD_CAP, stats.types + SPECIALS - 1)  # <unk> is one of the specials
+        return Choice(size, f"every one of the {stats.types - 1:,} words, plus {SPECIALS} specials (the text "
+                            "already writes its rare words as <unk>)"
+                      + (f"; at most {WORD_CAP:,}" if size == WORD_CAP else ""))
     if kind == "word":
         size = min(WORD_CAP, stats.types_twice + SPECIALS)
         return Choice(size, f"the {stats.types_twice:,} words seen twice or more, plus {SPECIALS} specials "
@@ -245,7 +262,11 @@ LM_PATIENCE = 3
 def lm_values(stats: TextStats, config) -> dict[str, Choice]:
     """Auto values of an :class:`~lstmtext.lm.config.LMConfig` for training text with ``stats``."""
     out: dict[str, Choice] = {}
-    out["vocab_size"] = vocab_choice(stats, config.tokenizer)
+    out["tokenizer"] = (Choice("word", f"{stats.unk:,} words are written <unk>: the text has a closed vocabulary "
+                                       "(as PTB), so its words are the units")
+                        if stats.closed_vocabulary else
+                        Choice("unigram", "SentencePiece unigram pieces: any word can be spelled"))
+    out["vocab_size"] = vocab_choice(stats, _given(config, "tokenizer", out["tokenizer"].value))
     (hidden, dropout), limit = _tier(stats.words, LM_TIERS)
     if config.tie_weights and not is_auto(config.embedding_dim):
         out["hidden_size"] = Choice(config.embedding_dim, "as embedding_dim (tie_weights)")
