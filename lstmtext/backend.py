@@ -60,3 +60,25 @@ def quiet_tensorflow():
 
         tf.config.list_physical_devices()
     return tf
+
+
+def has_accelerator() -> bool:
+    """Whether the Keras backend sees a GPU (or TPU); imports the backend, so call it from training only."""
+    keras = load_keras()
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform != "cpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return bool(torch.cuda.is_available())
+    except Exception:  # a backend that cannot list its devices trains on what it has: treat as CPU
+        return False
+    return False

@@ -337,3 +337,29 @@ def test_lm_tokenizer_follows_the_text():
     # A given tokenizer wins, and the vocabulary size follows it.
     given = auto.lm_values(closed, LMConfig(tokenizer="unigram"))
     assert given["vocab_size"].value != values["vocab_size"].value
+
+
+def test_a_budget_narrows_only_auto_widths_until_enough_epochs_fit():
+    from lstmtext.lm.config import LMConfig
+
+    stats = auto.TextStats.from_lines([f"w{i % 500} w{i % 37} w{i % 11}" for i in range(20_000)])
+    config, chosen = auto.resolve(LMConfig(), auto.lm_values(stats, LMConfig()))
+    per_epoch = lambda c: c.hidden_size ** 2 / 1000  # seconds; a stand-in for the FLOP estimate
+    need = min(auto.BUDGET_EPOCHS["lm"], config.epochs)
+    wide = config.hidden_size
+    # Enough time: nothing changes.
+    same, same_chosen = auto.fit_budget("lm", config, chosen, per_epoch, per_epoch(config) * need * 1.01)
+    assert same.hidden_size == wide and same_chosen == chosen
+    # A quarter of that time: the widths shrink together until the epochs fit, and say why.
+    budget = per_epoch(config) * need / 4
+    small, small_chosen = auto.fit_budget("lm", config, chosen, per_epoch, budget)
+    assert small.hidden_size == small.embedding_dim < wide
+    assert per_epoch(small) * need <= budget
+    assert "--budget" in small_chosen["hidden_size"].reason and small_chosen["hidden_size"].value == small.hidden_size
+    # A given width is never changed.
+    given = LMConfig(hidden_size=wide, embedding_dim=wide)
+    config2, chosen2 = auto.resolve(given, auto.lm_values(stats, given))
+    assert auto.fit_budget("lm", config2, chosen2, per_epoch, budget)[0].hidden_size == wide
+    # No budget, no change; an impossible budget stops at the smallest width.
+    assert auto.fit_budget("lm", config, chosen, per_epoch, None)[0].hidden_size == wide
+    assert auto.fit_budget("lm", config, chosen, per_epoch, 1e-9)[0].hidden_size == auto.MIN_WIDTH

@@ -253,8 +253,12 @@ def train(options: TrainOptions, reporter=None) -> dict:
         notes.append(f"tokens: {train_stream.tokens:,} training, {valid_stream.tokens:,} validation "
                      f"({tokenizer.vocab_size:,}-piece {tokenizer.describe().get('model_type', tokenizer.kind)} "
                      "tokenizer)")
-        steps = train_stream.tokens // (config.batch_size * config.bptt)
-        per_epoch = auto.epoch_seconds("lm", config, train_stream.tokens, tokenizer.vocab_size, steps)
+        def estimate(c):
+            return auto.epoch_seconds("lm", c, train_stream.tokens, tokenizer.vocab_size,
+                                      train_stream.tokens // (c.batch_size * c.bptt))
+
+        config, chosen = auto.fit_options_budget("lm", config, chosen, estimate, options)
+        per_epoch = estimate(config)
         reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
         if init is not None:
             ids = train_stream.ids

@@ -221,8 +221,11 @@ def train(options, reporter) -> dict:
                 meta["train_data"]["holdout"] = held_out
         notes.append(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters, "
                      f"{len(vocab.tags)} tags ({internal.upper()})")
-        per_epoch = auto.epoch_seconds("ner", config, stats.tokens, len(vocab.tags),
-                                       -(-stats.sentences // config.batch_size))
+        def estimate(c):
+            return auto.epoch_seconds("ner", c, stats.tokens, len(vocab.tags), -(-stats.sentences // c.batch_size))
+
+        config, chosen = auto.fit_options_budget("ner", config, chosen, estimate, options)
+        per_epoch = estimate(config)
         reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
         set_seed(config.seed)
         jax = keras.backend.backend() == "jax"

@@ -488,6 +488,67 @@ def epoch_seconds(task: str, config, tokens: int, vocab: int, steps: int = 0, ex
     return flops / (FLOPS_PER_CORE * min(os.cpu_count() or 1, 16)) + steps * STEP_OVERHEAD[task]
 
 
+# ---------------------------------------------------------------- a budget sizes the model
+# Epochs a --budget must hold before auto widths are made smaller: the best validation
+# epoch came at 5-15 (language model), 8-18 (tagger) and 7 or later (translator) in the
+# runs of AUTO_DEFAULTS.md; fewer epochs of a wider model learned less.
+BUDGET_EPOCHS = {"lm": 6, "ner": 8, "translate": 8}
+# The widths a budget may shrink (auto only), together, by this factor a step, down to MIN_WIDTH.
+SIZE_KEYS = {"lm": ("hidden_size", "embedding_dim"), "ner": ("hidden_size",),
+             "translate": ("embedding_dim", "encoder_units", "decoder_units")}
+SHRINK = 0.75
+MIN_WIDTH = 32
+
+
+def fit_budget(task: str, config, chosen: dict[str, Choice], per_epoch, budget: float | None):
+    """Narrow the auto widths of ``config`` until :data:`BUDGET_EPOCHS` epochs fit in ``budget``.
+
+    Args:
+        task: ``lm``, ``ner`` or ``translate``.
+        config: A resolved config (no auto keys left).
+        chosen: The auto choices (only keys in it are changed; given values always stay).
+        per_epoch: ``config -> estimated seconds per epoch`` (:func:`epoch_seconds`).
+        budget: Seconds of ``--budget`` left, or ``None``.
+
+    Returns:
+        ``(config, chosen)``, the widths and their reasons updated where shrunk.
+        The estimate is this CPU's FLOP rate: callers skip this on a GPU.
+    """
+    keys = [k for k in SIZE_KEYS[task] if k in chosen]
+    if budget is None or not keys:
+        return config, chosen
+    if task == "lm" and config.tie_weights and len(keys) == 1:
+        return config, chosen  # tied: one width given, the other must follow it
+    need = max(1, min(BUDGET_EPOCHS[task], config.epochs))
+    before = {k: getattr(config, k) for k in keys}
+    while per_epoch(config) * need > budget:
+        smaller = {k: max(MIN_WIDTH, int(getattr(config, k) * SHRINK) // 8 * 8) for k in keys}
+        if all(smaller[k] == getattr(config, k) for k in keys):
+            break
+        config = dataclasses.replace(config, **smaller)
+    if any(getattr(config, k) != before[k] for k in keys):
+        chosen = dict(chosen)
+        why = (f"narrowed from {{}} so that {need} epochs (about {_duration(per_epoch(config))} each) fit in "
+               f"--budget {_duration(budget)}")
+        for k in keys:
+            chosen[k] = Choice(getattr(config, k), why.format(before[k]))
+    return config, chosen
+
+
+def fit_options_budget(task: str, config, chosen: dict[str, Choice], per_epoch, options):
+    """:func:`fit_budget` with the time left of ``options.budget``; nothing on a GPU or without a budget."""
+    from lstmtext.training.budget import seconds_left
+
+    left = seconds_left(options)
+    if left is None or not any(k in chosen for k in SIZE_KEYS[task]):
+        return config, chosen
+    from lstmtext.backend import has_accelerator
+
+    if has_accelerator():
+        return config, chosen
+    return fit_budget(task, config, chosen, per_epoch, left)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 1:
         return "under 1 s"

@@ -391,9 +391,13 @@ def train(options: TrainOptions, reporter=None) -> dict:
                          f"(no --valid; {held_out['rule']})")
         target_tokens = sum(len(t) - 1 for t in train_tgt)
         source_tokens = sum(len(x) for x in train_src)
-        per_epoch = auto.epoch_seconds(
-            "translate", config, target_tokens, tgt_tok.vocab_size, -(-len(train_src) // config.batch_size),
-            {"source_tokens": source_tokens, "source_length": source_tokens / max(len(train_src), 1)})
+        def estimate(c):
+            return auto.epoch_seconds(
+                "translate", c, target_tokens, tgt_tok.vocab_size, -(-len(train_src) // c.batch_size),
+                {"source_tokens": source_tokens, "source_length": source_tokens / max(len(train_src), 1)})
+
+        config, chosen = auto.fit_options_budget("translate", config, chosen, estimate, options)
+        per_epoch = estimate(config)
         reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
         if init is not None:
             # Pieces only: each row also holds an end (source) or a start and an end (target).
