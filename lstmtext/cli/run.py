@@ -88,12 +88,20 @@ def register(app: typer.Typer) -> None:
                     continue
                 table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
             out.print(table)
-            per_type = result.get("per_type")
-            if isinstance(per_type, dict):
-                t = Table("type", "precision", "recall", "f1", "support")
-                for name, row in per_type.items():
-                    t.add_row(name, *(f"{row.get(k, 0):.2f}" for k in ("precision", "recall", "f1")),
-                              str(row.get("support", "")))
+            for key, head in (("per_type", "type"), ("per_label", "label")):
+                rows = result.get(key)
+                if isinstance(rows, dict):
+                    t = Table(head, "precision", "recall", "f1", "support")
+                    for name, row in rows.items():
+                        t.add_row(name, *(f"{row.get(k, 0):.2f}" for k in ("precision", "recall", "f1")),
+                                  str(row.get("support", "")))
+                    out.print(t)
+            confusion = result.get("confusion")
+            if isinstance(confusion, dict) and len(result.get("per_label", {})) <= 20:
+                names = list(result["per_label"])
+                t = Table("gold \\ predicted", *names)
+                for gold in names:
+                    t.add_row(gold, *(str(confusion.get(gold, {}).get(p, 0)) for p in names))
                 out.print(t)
 
     @app.command("predict")

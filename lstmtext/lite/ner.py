@@ -1,8 +1,9 @@
 """The tagger's LiteRT part: emission scores for a padded batch.
 
 Signature ``emissions``: ``words`` (B, T), ``casing`` (B, T) when the model
-has a casing feature, ``chars`` (B, T, C) when it has character features, all
-int32, right-padded with 0; out ``emissions`` (B, T, tags). The CRF's
+has a casing feature, ``chars`` (B, T, C) when it has character features,
+``feature_ids`` (B, T, F) when it reads F feature columns, all int32,
+right-padded with 0; out ``emissions`` (B, T, tags). The CRF's
 transitions (constraints of the tag scheme included) are stored as plain
 arrays in ``lite/crf.npz``; Viterbi runs in NumPy
 (:func:`lstmtext.layers.viterbi.viterbi_numpy`), as for the other runtimes.
@@ -23,6 +24,8 @@ def signature(config: dict) -> tuple[list[str], list[str]]:
         inputs.append("casing")
     if config.get("char_encoder", "cnn") != "none":
         inputs.append("chars")
+    if config.get("feature_columns"):
+        inputs.append("feature_ids")
     return inputs, ["emissions"]
 
 
@@ -45,7 +48,8 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
     names, _ = signature(config)
     specs = {"words": t.TensorSpec([None, None], t.int32, name="words"),
              "casing": t.TensorSpec([None, None], t.int32, name="casing"),
-             "chars": t.TensorSpec([None, None, None], t.int32, name="chars")}
+             "chars": t.TensorSpec([None, None, None], t.int32, name="chars"),
+             "feature_ids": t.TensorSpec([None, None, len(vocab.features)], t.int32, name="feature_ids")}
 
     def char_features(chars):
         batch, steps, width = t.shape(chars)[0], t.shape(chars)[1], t.shape(chars)[2]
@@ -77,6 +81,8 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
             feats.append(t.gather(a["casing_embedding/embeddings"], given["casing"]))
         if "chars" in given:
             feats.append(char_features(given["chars"]))
+        for f in range(len(vocab.features)):
+            feats.append(t.gather(a[f"feature_embedding_{f}/embeddings"], given["feature_ids"][:, :, f]))
         x = t.concat(feats, axis=-1)
         for i in range(layers):
             outs = []

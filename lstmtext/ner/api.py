@@ -1,6 +1,8 @@
-"""Named-entity tagging API: train, evaluate, predict, info.
+"""Sequence tagging API (entities, chunks, part of speech, residues): train, evaluate, predict, info.
 
-Each function returns data; the command line formats it. ``evaluate`` and
+Each function returns data; the command line formats it. A tagger's labels
+are spans (entity F1) or per-token labels (accuracy, per-label scores and a
+confusion table); see :mod:`lstmtext.ner.labels`. ``evaluate`` and
 ``predict`` run on the NumPy runtime by default and then never import
 TensorFlow or JAX. Scores are percentages (0-100), as conlleval prints them.
 
@@ -22,10 +24,10 @@ from typing import Iterable, Iterator
 
 from lstmtext.bundle import Bundle
 from lstmtext.errors import DataError, UsageError
-from lstmtext.ner import schemes
+from lstmtext.ner import labels, schemes
 from lstmtext.ner.data import (DOCSTART, Sentence, _Problems, check_scheme, detect_file_scheme, iter_conll,
                                iter_tagged, json_sentence, text_sentence)
-from lstmtext.ner.metrics import EntityCounter
+from lstmtext.ner.metrics import EntityCounter, LabelCounter
 from lstmtext.tasks import EvalOptions, PredictOptions, TrainOptions
 
 TASK = "ner"
@@ -62,12 +64,19 @@ def load(bundle: Bundle, runtime: str = "auto", batch_size: int | None = None):
 
 
 def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
-    """Entity-level scores of the tagger on CoNLL or JSONL files.
+    """Scores of the tagger on CoNLL or JSONL files.
 
     Returns:
-        ``precision``, ``recall``, ``f1``, ``accuracy`` (0-100, identical to
-        conlleval/seqeval on the same predictions), ``per_type``, counts,
-        ``scheme`` and ``tokens_per_s``.
+        Span labels: ``precision``, ``recall``, ``f1``, ``accuracy`` (0-100,
+        identical to conlleval/seqeval on the same predictions),
+        ``per_type``, counts, ``scheme`` and ``tokens_per_s``. Per-token
+        labels: ``accuracy``, ``macro_f1``, ``per_label`` (precision, recall,
+        F1, support), ``confusion`` (``{gold: {predicted: count}}``), counts
+        and ``tokens_per_s``.
+
+    Raises:
+        DataError: a per-token label the model never saw in training, naming
+            the file and line.
     """
     if not options.files:
         raise UsageError("give one or more tagged files to evaluate")
@@ -78,25 +87,34 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     tag_column = int(extra.get("tag_column") or config.get("tag_column", -1))
     policy = extra.get("on_malformed", "error")
     window = int(extra.get("window") or WINDOW)
-    counter = EntityCounter()
+    spans = tagger.kind == labels.SPANS
+    columns = tagger.feature_columns
+    counter = EntityCounter() if spans else LabelCounter()
     schemes_used = []
     problems = _Problems(policy)
     t0 = time.perf_counter()
     for path in options.files:
         # Two streaming passes (detect the scheme, then tag in windows) keep
         # memory bounded whatever the file's size.
-        scheme = (schemes.normalize_scheme(extra["scheme"]) if extra.get("scheme")
-                  else detect_file_scheme(path, word_column, tag_column, options.encoding))
-        schemes_used.append(scheme)
+        scheme = None
+        if spans:
+            scheme = (schemes.normalize_scheme(extra["scheme"]) if extra.get("scheme")
+                      else detect_file_scheme(path, word_column, tag_column, options.encoding))
+            schemes_used.append(scheme)
         chunk: list = []
 
         def flush():
-            for sent, tags in zip(chunk, tagger.tag([s.tokens for s in chunk], scheme)):
+            found = tagger.tag([s.tokens for s in chunk], scheme, [s.features for s in chunk] if columns else None)
+            for sent, tags in zip(chunk, found):
                 counter.update(sent.tags, tags)
             chunk.clear()
 
-        for sent in iter_tagged(path, word_column, tag_column, policy, options.encoding, problems):
-            check_scheme([sent], scheme, problems)
+        for sent in iter_tagged(path, word_column, tag_column, policy, options.encoding, problems,
+                                check_tags=spans, feature_columns=columns):
+            if spans:
+                check_scheme([sent], scheme, problems)
+            else:
+                check_known(sent, tagger.vocab.tag_index, path)
             chunk.append(sent)
             if len(chunk) >= window:
                 flush()
@@ -105,13 +123,25 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
         raise DataError("no tagged sentences found", options.files[0])
     seconds = time.perf_counter() - t0
     result = counter.result()
-    result["scheme"] = schemes_used[0] if len(set(schemes_used)) == 1 else schemes_used
+    if spans:
+        result["scheme"] = schemes_used[0] if len(set(schemes_used)) == 1 else schemes_used
+    else:
+        result = {"label_kind": labels.TOKENS, **result}
     result["scale"] = "percent (0-100)"
     result["tokens_per_s"] = result["tokens"] / max(seconds, 1e-9)
     if problems.count:
         result["malformed"] = problems.count
         result["malformed_examples"] = problems.messages
     return result
+
+
+def check_known(sent: Sentence, known: dict, path) -> None:
+    """Refuse a gold per-token label the model never saw in training (it could only be scored wrong)."""
+    for i, tag in enumerate(sent.tags or ()):
+        if tag is not None and tag not in known:
+            line = (sent.line + i if sent.lines is not None else sent.line) if sent.line else None
+            shown = ", ".join(list(known)[:20]) + (" ..." if len(known) > 20 else "")
+            raise DataError(f"label '{tag}' was never seen in training (the model knows {shown})", path, line)
 
 
 def _peek_format(first: list[str], input_path: str | None) -> str:
@@ -139,11 +169,15 @@ def _peek_format(first: list[str], input_path: str | None) -> str:
 
 
 def _items(lines: Iterator[tuple[int, str]], fmt: str, word_column: int, problems: _Problems,
-           name: str) -> Iterator[tuple[str, object]]:
+           name: str, feature_columns=()) -> Iterator[tuple[str, object]]:
     """Input as a stream of ``("sentence", Sentence)`` and ``("raw", line)`` items."""
     if fmt == "conll":
-        yield from iter_conll(lines, name, word_column, None, problems.policy, problems)
+        yield from iter_conll(lines, name, word_column, None, problems.policy, problems,
+                              feature_columns=feature_columns)
         return
+    if feature_columns:
+        raise UsageError(f"this tagger reads CoNLL column(s) {', '.join(map(str, feature_columns))} as input "
+                         f"features: give CoNLL input that has them (this input reads as {fmt})")
     for number, line in lines:
         if fmt == "jsonl":
             if not line.strip():
@@ -188,7 +222,9 @@ def _markup(sent: Sentence, tags: list[str]) -> str:
     return " ".join(words)
 
 
-def _render(kind: str, item, tags: list[str] | None, fmt: str, in_fmt: str) -> Iterator[str]:
+def _render(kind: str, item, tags: list[str] | None, fmt: str, in_fmt: str,
+            label_kind: str = labels.SPANS) -> Iterator[str]:
+    """Output lines of one input item (``label_kind``: the tagger's, :mod:`lstmtext.ner.labels`)."""
     if kind == "raw":  # a blank line, a -DOCSTART- line, or a blank JSONL line
         line = item
         if fmt == "conll":
@@ -210,6 +246,12 @@ def _render(kind: str, item, tags: list[str] | None, fmt: str, in_fmt: str) -> I
             for tok, tag in zip(sent.tokens, tags):
                 yield f"{tok} {tag}"
             yield ""
+    elif label_kind == labels.TOKENS:
+        if fmt == "jsonl":
+            record = {"text": sent.text} if sent.text is not None else {}
+            yield json.dumps({**record, "tokens": sent.tokens, "tags": tags}, ensure_ascii=False)
+        else:
+            yield " ".join(f"{tok}/{tag}" for tok, tag in zip(sent.tokens, tags))
     elif fmt == "jsonl":
         if sent.text is not None:
             yield json.dumps({"text": sent.text, "entities": _entities(sent, tags)}, ensure_ascii=False)
@@ -231,7 +273,9 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
     ``{"tokens", "tags", "entities"}`` with token offsets and ``"unit":
     "token"``), ``conll`` (default for
     CoNLL: the input lines with the predicted tag appended) and ``text``
-    (inline markup: ``[PER Angela Merkel] visited [LOC Paris]``).
+    (inline markup: ``[PER Angela Merkel] visited [LOC Paris]``). A tagger of
+    per-token labels writes ``{"text", "tokens", "tags"}`` (``jsonl``) and
+    ``word/TAG`` pairs (``text``).
 
     The input is read in windows of sentences, tagged in length-sorted
     batches and written in input order, so memory stays bounded.
@@ -254,7 +298,7 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
     fmt = options.format or ("conll" if fmt_in == "conll" else "jsonl")
     problems = _Problems(extra.get("on_malformed", "error"))
     word_column = int(extra.get("word_column") or 1)
-    items = _items(itertools.chain(head, numbered), fmt_in, word_column, problems, name)
+    items = _items(itertools.chain(head, numbered), fmt_in, word_column, problems, name, tagger.feature_columns)
     window = int(extra.get("window") or WINDOW)
     while True:
         chunk = []
@@ -267,10 +311,11 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
                     break
         if not chunk:
             break
-        sentences = [item.tokens for kind, item in chunk if kind == "sentence"]
-        tagged = iter(tagger.tag(sentences, out_scheme))
+        sentences = [item for kind, item in chunk if kind == "sentence"]
+        tagged = iter(tagger.tag([s.tokens for s in sentences], out_scheme,
+                                 [s.features for s in sentences] if tagger.feature_columns else None))
         for kind, item in chunk:
-            yield from _render(kind, item, next(tagged) if kind == "sentence" else None, fmt, fmt_in)
+            yield from _render(kind, item, next(tagged) if kind == "sentence" else None, fmt, fmt_in, tagger.kind)
 
 
 def info(bundle: Bundle) -> dict:
@@ -283,7 +328,11 @@ def info(bundle: Bundle) -> dict:
     return {
         "task": TASK,
         "path": str(bundle.path),
+        "label_kind": labels.kind_of(config),
+        "input": config.get("input", "words"),
+        "feature_columns": config.get("feature_columns", ""),
         "entity_types": meta.get("entity_types", []),
+        "labels": meta.get("labels", []),
         "data_scheme": meta.get("data_scheme"),
         "internal_scheme": config.get("tag_scheme"),
         "head": config.get("head"),
@@ -296,6 +345,7 @@ def info(bundle: Bundle) -> dict:
         "parameters": _parameters(weights),
         "weights_bytes": weights.stat().st_size if weights.is_file() else 0,
         "valid_f1": metrics.get("f1"),
+        "valid_accuracy": metrics.get("accuracy"),
         "valid_per_type": {k: v.get("f1") for k, v in (metrics.get("per_type") or {}).items()},
         "epoch": metrics.get("epoch"),
         "embeddings": meta.get("embeddings"),

@@ -1,4 +1,15 @@
-"""Hyperparameters of the named-entity tagger, with their defaults.
+"""Hyperparameters of the sequence tagger, with their defaults.
+
+One tagger labels any sequence. Its labels are of one of two kinds
+(``label_kind``): **spans** (entities, chunks: IOB1/IOB2/BIOES tags, scored by
+entity F1; the model works in BIOES and answers in the data's scheme) or
+**tokens** (one label per token from any set: part-of-speech tags, protein
+states H/E/C; scored by accuracy). ``auto`` picks spans when every tag of the
+training data reads as ``O`` or ``B-/I-/E-/S-`` plus a type, else tokens.
+Its input is words (``input = "words"``: word, casing and character features,
+optional extra CoNLL columns as features) or characters (``input = "chars"``:
+every character is a token, as in protein and DNA sequences; no casing,
+lower-casing or character-in-word features).
 
 The defaults are the BiLSTM-CRF of Lample et al. (2016) with a character CNN
 (Ma & Hovy 2016) and a casing feature. Keys set to ``auto`` (width, dropout,
@@ -15,13 +26,28 @@ from lstmtext.config import AUTO, Auto, is_auto, option
 from lstmtext.errors import ConfigError
 
 SCHEMES = ("auto", "iob1", "iob2", "bioes")
+LABEL_KINDS = ("auto", "spans", "tokens")
+INPUTS = ("words", "chars")
 
 
 @dataclass
 class NERConfig:
-    """Every setting of ``lstmtext train ner``; see ``lstmtext config ner``."""
+    """Every setting of ``lstmtext train tag`` (alias ``train ner``); see ``lstmtext config ner``."""
 
     # data
+    label_kind: str = option("auto", "spans (IOB1/IOB2/BIOES entities or chunks, entity F1) or tokens (one "
+                             "label per token from any set, accuracy); auto: spans when every training tag "
+                             "reads as O or B-/I-/E-/S-TYPE", LABEL_KINDS)
+    input: str = option("words", "words (a token per CoNLL line or per word of text) or chars (every character "
+                        "a token, e.g. protein or DNA sequences; no casing, lower-casing or character "
+                        "features)", INPUTS)
+    feature_columns: str = option("", "extra CoNLL columns read as input features, comma-separated, 1-based "
+                                  "(e.g. \"2\" for the POS column of CoNLL-2000); predict and evaluate "
+                                  "input must carry them")
+    feature_dim: int = option(20, "embedding size of each feature column")
+    max_length: int = option(1000, "tokens per sequence at most: longer training sequences are cut into "
+                             "pieces of this length, longer inputs are tagged in overlapping windows of it "
+                             "(bounded memory; 0: no limit)")
     word_column: int = option(1, "CoNLL column holding the words (1-based; negative counts from the end)")
     tag_column: int = option(-1, "CoNLL column holding the tags (1-based; -1: the last column)")
     scheme: str = option("auto", "tag scheme of the data: auto (detect), iob1, iob2 (BIO) or bioes", SCHEMES)
@@ -75,7 +101,7 @@ class NERConfig:
 
     def validate(self) -> None:
         """Check values that types alone cannot."""
-        positive = ("word_dim", "char_dim", "hidden_size", "num_layers", "batch_size", "epochs",
+        positive = ("word_dim", "feature_dim", "char_dim", "hidden_size", "num_layers", "batch_size", "epochs",
                     "eval_batch_size", "max_word_length", "min_count", "length_bucket", "char_filters",
                     "char_kernel", "char_hidden")
         # "auto" values are checked once the data has chosen them.
@@ -98,3 +124,33 @@ class NERConfig:
                 raise ConfigError("columns count from 1 (negative: from the end)", key)
         if self.word_column == self.tag_column:
             raise ConfigError("word and tag columns must differ", "tag_column")
+        if self.max_length < 0 or 0 < self.max_length < 8:
+            raise ConfigError(f"must be 0 (no limit) or at least 8, got {self.max_length}", "max_length")
+        columns = parse_columns(self.feature_columns)
+        for c in columns:
+            if c in (self.word_column, self.tag_column):
+                raise ConfigError(f"column {c} is the word or the tag column", "feature_columns")
+        if columns and self.input == "chars":
+            raise ConfigError("character input has no columns to read features from", "feature_columns")
+
+
+def parse_columns(text: str) -> list[int]:
+    """``"2,3"`` -> ``[2, 3]`` (1-based CoNLL columns; negative count from the end).
+
+    Raises:
+        ConfigError: naming ``feature_columns`` for anything else.
+    """
+    out: list[int] = []
+    for part in (text or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise ConfigError(f"expected comma-separated column numbers, got {text!r}", "feature_columns") from None
+        if value == 0:
+            raise ConfigError("columns count from 1 (negative: from the end)", "feature_columns")
+        if value in out:
+            raise ConfigError(f"column {value} is given twice", "feature_columns")
+        out.append(value)
+    return out

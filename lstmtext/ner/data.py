@@ -31,11 +31,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from lstmtext.errors import DataError, UsageError
 from lstmtext.io import iter_lines
-from lstmtext.ner import schemes
+from lstmtext.ner import labels, schemes
 
 DOCSTART = "-DOCSTART-"
 MAX_MESSAGES = 10
@@ -53,6 +53,7 @@ class Sentence:
         offsets: ``(start, end)`` character offsets of each token in ``text``.
         source: File the sentence came from.
         line: 1-based line number of its first token.
+        features: Values of the feature columns, ``features[column][token]``.
     """
 
     tokens: list[str]
@@ -62,6 +63,7 @@ class Sentence:
     offsets: list[tuple[int, int]] | None = None
     source: str | None = None
     line: int | None = None
+    features: list[list[str]] | None = None
 
 
 @dataclass
@@ -69,10 +71,12 @@ class Corpus:
     """Sentences read from one file, with what the reader noticed."""
 
     sentences: list[Sentence]
-    scheme: str
+    scheme: str  # "" for per-token labels
     problems: int = 0
     messages: list[str] = field(default_factory=list)
     path: str = ""
+    kind: str = "spans"  # or "tokens" (lstmtext.ner.labels)
+    held: list[Sentence] = field(default_factory=list)  # sentences the file marks for validation (FASTA)
 
     @property
     def tokens(self) -> int:
@@ -164,6 +168,8 @@ def iter_conll(
     tag_column: int | None = -1,
     on_malformed: str = "error",
     problems: _Problems | None = None,
+    check_tags: bool = True,
+    feature_columns: Sequence[int] = (),
 ) -> Iterator[tuple[str, object]]:
     """Read CoNLL lines as a stream of items, keeping everything needed to write them back.
 
@@ -178,21 +184,27 @@ def iter_conll(
         tag_column: Column of the tags (likewise), or ``None`` for untagged input.
         on_malformed: ``error`` or ``warn`` (see the module docstring).
         problems: Shared problem counter (created if absent).
+        check_tags: Require span tags (``O`` or ``B-/I-/E-/S-`` plus a type);
+            ``False`` for per-token labels of any set.
+        feature_columns: Further columns to keep as the sentence's ``features``.
     """
     problems = problems or _Problems(on_malformed)
     width: int | None = None
     tokens: list[str] = []
     tags: list[str] = []
+    feats: list[list[str]] = [[] for _ in feature_columns]
+    fis: list[int] = []
     raw: list[str] = []
     first = 0
     bad = False
 
     def flush():
-        nonlocal tokens, tags, raw, bad
+        nonlocal tokens, tags, raw, bad, feats
         item = None
         if tokens and not bad:
-            item = Sentence(tokens, tags if tag_column is not None else None, raw, source=path, line=first)
-        tokens, tags, raw, bad = [], [], [], False
+            item = Sentence(tokens, tags if tag_column is not None else None, raw, source=path, line=first,
+                            features=feats if feature_columns else None)
+        tokens, tags, raw, bad, feats = [], [], [], False, [[] for _ in feature_columns]
         return item
 
     for number, line in lines:
@@ -217,20 +229,29 @@ def iter_conll(
             if tag_column is not None and wi == ti:
                 raise DataError(f"the word and tag columns are the same ({wi + 1}); a tagged file needs "
                                 "at least two columns (use --word-column/--tag-column)", path, number)
+            fis = [_column(c, width) for c in feature_columns]
+            for c, fi in zip(feature_columns, fis):
+                if fi is None:
+                    raise DataError(f"feature column {c} does not exist: the line has {width} columns (the "
+                                    "tagger reads it as an input feature, so the input must carry it)",
+                                    path, number)
         raw.append(line)
         if len(cols) != width:
             problems.report(f"expected {width} columns, found {len(cols)}", path, number)
             bad = True
             continue
         tokens.append(cols[wi])
+        for values, fi in zip(feats, fis):
+            values.append(cols[fi])
         if ti is not None:
             tag = cols[ti]
-            try:
-                schemes.split_tag(tag)
-            except ValueError as exc:
-                problems.report(str(exc), path, number)
-                bad = True
-                continue
+            if check_tags:
+                try:
+                    schemes.split_tag(tag)
+                except ValueError as exc:
+                    problems.report(str(exc), path, number)
+                    bad = True
+                    continue
             tags.append(tag)
     item = flush()
     if item is not None:
@@ -253,9 +274,13 @@ def check_scheme(sentences: list[Sentence], scheme: str, problems: _Problems) ->
                             s.source or "", line)
 
 
-def _finish(sentences: list[Sentence], path: str, scheme: str, problems: _Problems) -> Corpus:
+def _finish(sentences: list[Sentence], path: str, scheme: str, problems: _Problems,
+            label_kind: str = labels.SPANS) -> Corpus:
     if not sentences:
         raise DataError("no tagged sentences found", path)
+    kind = labels.detect(sentences, path) if label_kind == "auto" else label_kind
+    if kind == labels.TOKENS:
+        return Corpus(sentences, "", problems.count, problems.messages, path, labels.TOKENS)
     tagged = [s.tags for s in sentences if s.tags is not None]
     found = schemes.detect(tagged) if scheme == "auto" else schemes.normalize_scheme(scheme)
     check_scheme(sentences, found, problems)
@@ -263,14 +288,20 @@ def _finish(sentences: list[Sentence], path: str, scheme: str, problems: _Proble
 
 
 def read_conll(path: str | Path, word_column: int = 1, tag_column: int = -1, scheme: str = "auto",
-               on_malformed: str = "error", encoding: str = "utf-8") -> Corpus:
-    """Read a tagged CoNLL file (see the module docstring)."""
+               on_malformed: str = "error", encoding: str = "utf-8", label_kind: str = labels.SPANS,
+               feature_columns: Sequence[int] = ()) -> Corpus:
+    """Read a tagged CoNLL file (see the module docstring).
+
+    ``label_kind``: ``spans`` (tags must parse), ``tokens`` (any labels) or
+    ``auto`` (decided from the file, :func:`lstmtext.ner.labels.detect`).
+    """
     problems = _Problems(on_malformed)
     name = str(path)
     sentences = [item for kind, item in iter_conll(iter_lines(path, encoding), name, word_column,
-                                                    tag_column, on_malformed, problems)
+                                                    tag_column, on_malformed, problems,
+                                                    label_kind == labels.SPANS, feature_columns)
                  if kind == "sentence"]
-    return _finish(sentences, name, scheme, problems)
+    return _finish(sentences, name, scheme, problems, label_kind)
 
 
 # ---------------------------------------------------------------------------
@@ -279,8 +310,11 @@ def read_conll(path: str | Path, word_column: int = 1, tag_column: int = -1, sch
 
 
 def json_sentence(obj: object, path: str, number: int, problems: _Problems,
-                  need_tags: bool = True) -> Sentence | None:
-    """One JSONL record as a sentence; problems go through the policy."""
+                  need_tags: bool = True, check_tags: bool = True) -> Sentence | None:
+    """One JSONL record as a sentence; problems go through the policy.
+
+    ``check_tags``: ``tags`` must be span tags (``False``: any strings).
+    """
     if not isinstance(obj, dict):
         problems.report("expected a JSON object", path, number)
         return None
@@ -299,7 +333,7 @@ def json_sentence(obj: object, path: str, number: int, problems: _Problems,
         if not isinstance(tags, list) or len(tags) != len(tokens):
             problems.report(f"'tags' must be a list as long as 'tokens' ({len(tokens)})", path, number)
             return None
-        for tag in tags:
+        for tag in tags if check_tags else ():
             try:
                 schemes.split_tag(str(tag))
             except ValueError as exc:
@@ -346,7 +380,8 @@ def json_sentence(obj: object, path: str, number: int, problems: _Problems,
     return None
 
 
-def _iter_jsonl(path: str | Path, problems: _Problems, encoding: str) -> Iterator[Sentence]:
+def _iter_jsonl(path: str | Path, problems: _Problems, encoding: str,
+                check_tags: bool = True) -> Iterator[Sentence]:
     name = str(path)
     for number, line in iter_lines(path, encoding):
         if not line.strip():
@@ -356,44 +391,59 @@ def _iter_jsonl(path: str | Path, problems: _Problems, encoding: str) -> Iterato
         except (ValueError, RecursionError) as exc:  # absurdly nested JSON recurses
             problems.report(f"invalid JSON ({exc.args[0] if exc.args else exc})", name, number)
             continue
-        sent = json_sentence(obj, name, number, problems)
+        sent = json_sentence(obj, name, number, problems, check_tags=check_tags)
         if sent is not None and sent.tokens:
             yield sent
 
 
 def read_jsonl(path: str | Path, scheme: str = "auto", on_malformed: str = "error",
-               encoding: str = "utf-8") -> Corpus:
+               encoding: str = "utf-8", label_kind: str = labels.SPANS) -> Corpus:
     """Read a tagged JSONL file (see the module docstring); empty sentences are skipped."""
     problems = _Problems(on_malformed)
-    return _finish(list(_iter_jsonl(path, problems, encoding)), str(path), scheme, problems)
+    sentences = list(_iter_jsonl(path, problems, encoding, label_kind == labels.SPANS))
+    return _finish(sentences, str(path), scheme, problems, label_kind)
 
 
-def is_jsonl(path: str | Path) -> bool:
-    """Whether a file is JSONL: by its extension, else by its first non-blank character."""
+def sniff(path: str | Path, suffixes: tuple[str, ...], first: bytes) -> bool:
+    """Whether a file is of a format: by its extension, else by its first non-blank bytes."""
     p = Path(path)
-    if p.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+    if p.suffix.lower() in suffixes:
         return True
     try:
         with open(p, "rb") as fh:
             head = fh.read(4096).lstrip()
     except OSError:
         return False
-    return head.startswith(b"{")
+    return head.startswith(first)
+
+
+def is_jsonl(path: str | Path) -> bool:
+    """Whether a file is JSONL: by its extension, else by its first non-blank character."""
+    return sniff(path, (".jsonl", ".json", ".ndjson"), b"{")
 
 
 def read_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, scheme: str = "auto",
-                on_malformed: str = "error", encoding: str = "utf-8") -> Corpus:
-    """Read a tagged file, CoNLL or JSONL (see :func:`is_jsonl`)."""
+                on_malformed: str = "error", encoding: str = "utf-8", label_kind: str = labels.SPANS,
+                feature_columns: Sequence[int] = ()) -> Corpus:
+    """Read a tagged file, CoNLL or JSONL (see :func:`is_jsonl`); ``label_kind`` as in :func:`read_conll`."""
     from lstmtext.io import check_readable
 
     check_readable(path)
     if is_jsonl(path):
-        return read_jsonl(path, scheme, on_malformed, encoding)
-    return read_conll(path, word_column, tag_column, scheme, on_malformed, encoding)
+        _no_features(feature_columns, path)
+        return read_jsonl(path, scheme, on_malformed, encoding, label_kind)
+    return read_conll(path, word_column, tag_column, scheme, on_malformed, encoding, label_kind, feature_columns)
+
+
+def _no_features(feature_columns: Sequence[int], path) -> None:
+    if feature_columns:
+        raise DataError(f"this tagger reads column(s) {', '.join(map(str, feature_columns))} as input features: "
+                        "give CoNLL column input that has them", path)
 
 
 def iter_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, on_malformed: str = "error",
-                encoding: str = "utf-8", problems: _Problems | None = None) -> Iterator[Sentence]:
+                encoding: str = "utf-8", problems: _Problems | None = None, check_tags: bool = True,
+                feature_columns: Sequence[int] = ()) -> Iterator[Sentence]:
     """Stream the tagged sentences of a CoNLL or JSONL file, holding one sentence at a time.
 
     Tags are not checked against a scheme here (see :func:`check_scheme`).
@@ -403,10 +453,11 @@ def iter_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, on
     check_readable(path)
     problems = problems or _Problems(on_malformed)
     if is_jsonl(path):
-        yield from _iter_jsonl(path, problems, encoding)
+        _no_features(feature_columns, path)
+        yield from _iter_jsonl(path, problems, encoding, check_tags)
         return
     for kind, item in iter_conll(iter_lines(path, encoding), str(path), word_column, tag_column,
-                                 on_malformed, problems):
+                                 on_malformed, problems, check_tags, feature_columns):
         if kind == "sentence":
             yield item
 

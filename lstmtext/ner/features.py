@@ -2,13 +2,17 @@
 
 Kept free of Keras so that the light inference path can encode text with
 NumPy alone. A batch is three padded arrays: word ids ``(B, T)``, casing
-classes ``(B, T)`` and character ids ``(B, T, C)``; id 0 is padding in all
-three, so the word ids also define the mask.
+classes ``(B, T)`` and character ids ``(B, T, C)``, plus ``feature_ids``
+``(B, T, F)`` when the tagger reads F extra CoNLL columns; id 0 is padding
+in all of them, so the word ids also define the mask. With character input
+(``input = "chars"``) each token is one character and the "words" are the
+characters.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -17,6 +21,9 @@ import numpy as np
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
+# Target id of a real token without a label (a masked residue): the loss and
+# the metrics skip it, the network still reads it; padding is -1.
+MASKED = -2
 
 # Casing classes (Reimers & Gurevych 2017): the word vectors are looked up
 # lowercased, so the shape of the word is given back to the network here.
@@ -56,6 +63,7 @@ class Vocab:
         lowercase: Whether words are looked up lowercased.
         normalize_digits: Whether digits are mapped to ``0`` before look-up.
         max_word_length: Characters kept per word.
+        features: One inventory per feature column (``<pad>``, ``<unk>`` first).
     """
 
     words: list[str]
@@ -64,11 +72,20 @@ class Vocab:
     lowercase: bool = True
     normalize_digits: bool = True
     max_word_length: int = 30
+    features: list[list[str]] = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         self.word_index = {w: i for i, w in enumerate(self.words)}
         self.char_index = {c: i for i, c in enumerate(self.chars)}
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
+        self.feature_index = [{v: i for i, v in enumerate(values)} for values in self.features]
+
+    def feature_ids(self, columns: Sequence[Sequence[str]]) -> np.ndarray:
+        """``(T, F)`` ids of one sentence's feature columns (``columns[f][t]``); unseen values are ``<unk>``."""
+        out = np.zeros((len(columns[0]) if columns else 0, len(self.features)), np.int32)
+        for f, (index, values) in enumerate(zip(self.feature_index, columns)):
+            out[:, f] = [index.get(v, UNK_ID) for v in values]
+        return out
 
     def normalize(self, word: str) -> str:
         """The key a word is looked up under."""
@@ -81,8 +98,19 @@ class Vocab:
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], tags: Sequence[str], min_count: int = 1,
               lowercase: bool = True, normalize_digits: bool = True, max_word_length: int = 30,
-              extra_words: Iterable[str] = ()) -> "Vocab":
-        """Vocabulary of training sentences (plus ``extra_words``, already normalised)."""
+              extra_words: Iterable[str] = (), features: Iterable[Sequence[Sequence[str]]] = ()) -> "Vocab":
+        """Vocabulary of training sentences (plus ``extra_words``, already normalised).
+
+        ``features``: each training sentence's feature columns (``[column][token]``),
+        whose values make the feature inventories (most frequent first).
+        """
+        counts: list[collections.Counter] = []
+        for columns in features:
+            while len(counts) < len(columns):
+                counts.append(collections.Counter())
+            for counter, values in zip(counts, columns):
+                counter.update(values)
+        inventories = [[PAD, UNK] + sorted(c, key=lambda v, c=c: (-c[v], v)) for c in counts]
         probe = cls([PAD, UNK], [PAD, UNK], list(tags), lowercase, normalize_digits, max_word_length)
         words: collections.Counter = collections.Counter()
         chars: collections.Counter = collections.Counter()
@@ -95,7 +123,7 @@ class Vocab:
         kept += sorted(w for w in set(extra_words) if w not in seen)
         char_list = sorted(chars, key=lambda c: (-chars[c], c))
         return cls([PAD, UNK] + kept, [PAD, UNK] + char_list, list(tags), lowercase, normalize_digits,
-                   max_word_length)
+                   max_word_length, inventories)
 
     def token_features(self, token: str) -> tuple[int, int, np.ndarray]:
         """``(word id, casing class, character ids)`` of a token, cached.
@@ -119,13 +147,16 @@ class Vocab:
         return [get(self.normalize(t), UNK_ID) for t in tokens]
 
     def to_json(self) -> dict:
-        return {"words": self.words, "chars": self.chars, "tags": self.tags}
+        out = {"words": self.words, "chars": self.chars, "tags": self.tags}
+        if self.features:  # absent otherwise: bundles without features keep their old vocab.json
+            out["features"] = self.features
+        return out
 
     @classmethod
     def from_json(cls, data: dict, config: dict) -> "Vocab":
         return cls(list(data["words"]), list(data["chars"]), list(data["tags"]),
                    bool(config.get("lowercase", True)), bool(config.get("normalize_digits", True)),
-                   int(config.get("max_word_length", 30)))
+                   int(config.get("max_word_length", 30)), [list(v) for v in data.get("features", [])])
 
 
 def round_up(n: int, multiple: int) -> int:
@@ -135,7 +166,7 @@ def round_up(n: int, multiple: int) -> int:
 
 def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 1,
            char_width: int | None = None, word_ids: Sequence[Sequence[int]] | None = None,
-           ) -> dict[str, np.ndarray]:
+           features: Sequence[Sequence[Sequence[str]]] | None = None) -> dict[str, np.ndarray]:
     """Padded model inputs for a batch of token lists.
 
     Args:
@@ -144,9 +175,12 @@ def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 
         length_multiple: Pad the time axis to a multiple of this.
         char_width: Fixed character axis (default: the batch's longest word).
         word_ids: Precomputed word ids (training substitutes ``<unk>`` here).
+        features: Each sentence's feature columns (``[column][token]``), when
+            the vocabulary has feature inventories.
 
     Returns:
-        ``{"words": (B, T), "casing": (B, T), "chars": (B, T, C)}`` int32 arrays.
+        ``{"words": (B, T), "casing": (B, T), "chars": (B, T, C)}`` int32
+        arrays, and ``"feature_ids": (B, T, F)`` with F feature columns.
     """
     longest = max((len(s) for s in batch), default=1)
     T = round_up(longest, length_multiple) if length_multiple > 1 else max(longest, 1)
@@ -166,12 +200,20 @@ def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 
             chars[b, i, :k] = ids[:k]
         if word_ids is not None:
             words[b, :n] = word_ids[b]
-    return {"words": words, "casing": casing, "chars": chars}
+    out = {"words": words, "casing": casing, "chars": chars}
+    if vocab.features:
+        if features is None:
+            raise ValueError("this tagger reads feature columns: encode needs them")
+        feats = np.zeros((len(batch), T, len(vocab.features)), np.int32)
+        for b, columns in enumerate(features):
+            feats[b, : len(batch[b])] = vocab.feature_ids(columns)
+        out["feature_ids"] = feats
+    return out
 
 
 def encode_tags(vocab: Vocab, batch: Sequence[Sequence[str]], T: int) -> np.ndarray:
-    """Padded tag ids, ``-1`` at padding."""
+    """Padded tag ids: ``-1`` at padding, :data:`MASKED` where a tag is ``None`` (an unresolved residue)."""
     out = np.full((len(batch), T), -1, np.int32)
     for b, tags in enumerate(batch):
-        out[b, : len(tags)] = [vocab.tag_index[t] for t in tags]
+        out[b, : len(tags)] = [MASKED if t is None else vocab.tag_index[t] for t in tags]
     return out

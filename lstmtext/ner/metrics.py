@@ -1,4 +1,5 @@
-"""Entity-level precision, recall and F1, as conlleval and seqeval compute them.
+"""Scores of a tagger: entity-level precision, recall and F1 (as conlleval and seqeval compute them)
+for span labels, and accuracy, per-label scores and a confusion table for per-token labels.
 
 Entities are read from each sentence's tags with conlleval's chunk rules
 (:func:`lstmtext.ner.schemes.spans`), which are also seqeval's default
@@ -79,4 +80,68 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
     counter = EntityCounter()
     for g, p in zip(gold, predicted):
         counter.update(g, p)
+    return counter.result()
+
+
+class LabelCounter:
+    """Per-token scores of any label set: accuracy, per-label precision/recall/F1, confusion.
+
+    Positions whose mask is false (unresolved residues) are skipped: they
+    count in neither the accuracy nor any table.
+    """
+
+    def __init__(self):
+        self.confusion: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.tokens = 0
+        self.right = 0
+        self.sentences = 0
+        self.masked = 0
+
+    def update(self, gold: Sequence[str | None], predicted: Sequence[str],
+               mask: Sequence[bool] | None = None) -> None:
+        """Add one sequence; a ``None`` gold label or a false ``mask`` entry leaves a position out."""
+        if len(gold) != len(predicted) or (mask is not None and len(mask) != len(gold)):
+            raise ValueError("a predicted sentence differs in length from its gold sentence")
+        self.sentences += 1
+        for i, (g, p) in enumerate(zip(gold, predicted)):
+            if g is None or (mask is not None and not mask[i]):
+                self.masked += 1
+                continue
+            self.tokens += 1
+            self.right += g == p
+            self.confusion[g][p] += 1
+
+    def result(self) -> dict:
+        """``accuracy`` (0-100), ``macro_f1``, ``per_label`` ``{label: {precision, recall, f1,
+        support}}``, ``confusion`` ``{gold: {predicted: count}}`` (non-zero cells), ``tokens``
+        (scored), ``masked`` (left out) and ``sentences``."""
+        labels = sorted(set(self.confusion) | {p for row in self.confusion.values() for p in row})
+        predicted = collections.Counter()
+        for row in self.confusion.values():
+            predicted.update(row)
+        per_label = {}
+        for label in labels:
+            correct = self.confusion[label][label] if label in self.confusion else 0
+            gold = sum(self.confusion[label].values()) if label in self.confusion else 0
+            per_label[label] = {**_prf(correct, predicted[label], gold), "support": gold}
+        scored = [row["f1"] for row in per_label.values() if row["support"]]
+        return {
+            "accuracy": 100.0 * self.right / self.tokens if self.tokens else 0.0,
+            "macro_f1": sum(scored) / len(scored) if scored else 0.0,
+            "per_label": per_label,
+            "confusion": {g: dict(sorted(self.confusion[g].items())) for g in sorted(self.confusion)},
+            "tokens": self.tokens,
+            "masked": self.masked,
+            "sentences": self.sentences,
+        }
+
+
+def label_scores(gold: Sequence[Sequence[str | None]], predicted: Sequence[Sequence[str]],
+                 masks: Sequence[Sequence[bool] | None] | None = None) -> dict:
+    """Per-token scores of ``predicted`` labels against ``gold`` (see :class:`LabelCounter`)."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
+    counter = LabelCounter()
+    for i, (g, p) in enumerate(zip(gold, predicted)):
+        counter.update(g, p, masks[i] if masks is not None else None)
     return counter.result()

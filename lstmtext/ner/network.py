@@ -2,9 +2,13 @@
 
 Architecture (Lample et al. 2016; Ma & Hovy 2016)::
 
-    words  -> word embedding  --+
-    casing -> casing embedding -+-> dropout -> BiLSTM (x1-2, dropout) -> dense -> CRF
-    chars  -> char CNN/BiLSTM --+
+    words    -> word embedding     --+
+    casing   -> casing embedding    -+
+    chars    -> char CNN/BiLSTM     -+-> dropout -> BiLSTM (x1-2, dropout) -> dense -> CRF
+    features -> one embedding each --+   (extra CoNLL columns, e.g. POS for chunking)
+
+With character input (``input = "chars"``) the "words" are single
+characters and the casing and character features are off.
 
 :func:`build_model` builds the Keras model (all layers named, so weights are
 saved and loaded by variable path with either backend).
@@ -28,7 +32,8 @@ from lstmtext.ner.features import NUM_CASING, Vocab
 # ---------------------------------------------------------------------------
 
 
-def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.ndarray | None = None):
+def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.ndarray | None = None,
+                masked: bool = False):
     """Build and compile the tagger.
 
     Args:
@@ -38,10 +43,15 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
         constraints: ``(pairs, starts, ends)`` allowed by the tag scheme, for
             the CRF; ``None`` allows everything.
         embeddings: Initial word vectors ``(len(vocab.words), word_dim)``.
+        masked: The targets hold :data:`~lstmtext.ner.features.MASKED`
+            positions (real tokens without a label): the CRF loss then sums
+            over every label at those positions
+            (:func:`~lstmtext.ner.heads.partial_crf_loss`).
 
     Returns:
-        A compiled ``keras.Model`` mapping ``{"words", "casing", "chars"}`` to
-        emission scores ``(batch, time, num_tags)``.
+        A compiled ``keras.Model`` mapping ``{"words", "casing", "chars"}``
+        (and ``"feature_ids"`` with feature columns) to emission scores
+        ``(batch, time, num_tags)``.
     """
     import keras
 
@@ -55,6 +65,7 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
     words = keras.Input((None,), dtype="int32", name="words")
     casing = keras.Input((None,), dtype="int32", name="casing")
     chars = keras.Input((None, None), dtype="int32", name="chars")
+    inputs = {"words": words, "casing": casing, "chars": chars}
     init = "uniform" if embeddings is None else keras.initializers.Constant(embeddings)
     feats = [keras.layers.Embedding(len(vocab.words), config.word_dim, mask_zero=True,
                                     embeddings_initializer=init, name="word_embedding")(words)]
@@ -64,6 +75,11 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
         feats.append(CharEncoder(len(vocab.chars), config.char_dim, config.char_encoder,
                                  filters=config.char_filters, kernel_size=config.char_kernel,
                                  hidden_size=config.char_hidden, name="char_encoder")(chars))
+    if vocab.features:
+        inputs["feature_ids"] = keras.Input((None, len(vocab.features)), dtype="int32", name="feature_ids")
+        for f, values in enumerate(vocab.features):
+            feats.append(keras.layers.Embedding(len(values), config.feature_dim, name=f"feature_embedding_{f}")(
+                inputs["feature_ids"][:, :, f]))
     x = feats[0] if len(feats) == 1 else keras.layers.Concatenate(name="features")(feats)
     x = keras.layers.Dropout(config.dropout, name="dropout_features")(x)
     # The mask is passed explicitly: Concatenate drops it at run time when only
@@ -83,12 +99,16 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
         crf = CRF(num_tags, pairs, starts, ends, dtype="float32", name="crf")
         out = crf(emissions)
         per_sentence = crf.loss
+        if masked:
+            from lstmtext.ner.heads import partial_crf_loss
+
+            per_sentence = partial_crf_loss(crf)
     else:
         from lstmtext.ner.heads import TokenScores, softmax_loss
 
         out = TokenScores(dtype="float32", name="token_scores")(emissions)
         per_sentence = softmax_loss
-    model = keras.Model({"words": words, "casing": casing, "chars": chars}, out, name="tagger")
+    model = keras.Model(inputs, out, name="tagger")
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(config.lr, momentum=0.9, global_clipnorm=config.clip_norm or None)
     elif config.optimizer == "nadam":
@@ -332,6 +352,8 @@ class NumpyTagger:
             feats.append(self.a["casing_embedding/embeddings"][inputs["casing"]])
         if self.char_encoder != "none":
             feats.append(self._chars(inputs["chars"]))
+        for f in range(len(self.vocab.features)):
+            feats.append(self.a[f"feature_embedding_{f}/embeddings"][inputs["feature_ids"][:, :, f]])
         x = np.concatenate(feats, axis=-1).astype(np.float32)
         for i in range(self.num_layers):
             outs = []

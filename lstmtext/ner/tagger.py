@@ -9,10 +9,12 @@ import numpy as np
 from lstmtext.bundle import Bundle
 from lstmtext.errors import BundleError, UsageError
 from lstmtext.lite.runtime import LITE_MAX_BATCH
-from lstmtext.ner import schemes
+from lstmtext.ner import labels, schemes
 from lstmtext.ner.features import Vocab, encode
 
 RUNTIMES = ("auto", "lite", "numpy", "keras")
+# Padded tokens per tagging batch at most: a batch of long sequences holds fewer of them.
+MAX_BATCH_TOKENS = 32_768
 
 
 def load_vocab(bundle: Bundle) -> Vocab:
@@ -20,19 +22,87 @@ def load_vocab(bundle: Bundle) -> Vocab:
     data = bundle.json("vocab.json")
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("words", "chars", "tags")):
         raise BundleError(f"{bundle.path}: vocab.json is missing or malformed")
+    features = data.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(v, list) for v in features):
+        raise BundleError(f"{bundle.path}: vocab.json: 'features' must be a list of lists")
+    from lstmtext.ner.config import parse_columns
+
+    if len(features) != len(parse_columns(bundle.config.get("feature_columns", ""))):
+        raise BundleError(f"{bundle.path}: vocab.json has {len(features)} feature inventories, config.json "
+                          f"names feature_columns {bundle.config.get('feature_columns', '')!r}")
     vocab = Vocab.from_json(data, bundle.config)
-    try:
-        [schemes.split_tag(t) for t in vocab.tags]
-    except ValueError as exc:
-        raise BundleError(f"{bundle.path}: vocab.json: {exc}") from None
+    if labels.kind_of(bundle.config) == labels.SPANS:
+        try:
+            [schemes.split_tag(t) for t in vocab.tags]
+        except ValueError as exc:
+            raise BundleError(f"{bundle.path}: vocab.json: {exc}") from None
     return vocab
 
 
 def constraints_for(vocab: Vocab, config: dict) -> tuple | None:
-    """CRF constraints of a tagger's internal tag set."""
-    if config.get("head", "crf") != "crf":
+    """CRF constraints of a tagger's internal tag set (none for per-token labels: any label may follow any)."""
+    if config.get("head", "crf") != "crf" or labels.kind_of(config) == labels.TOKENS:
         return None
     return schemes.allowed(vocab.tags, config.get("tag_scheme", "bioes"))
+
+
+def windows(length: int, size: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping windows over a sequence of ``length`` tokens, for tagging at most ``size`` at once.
+
+    Returns ``(start, end, keep_start, keep_end)`` per window: the window
+    reads ``[start, end)`` and its labels are kept for ``[keep_start,
+    keep_end)``. Windows overlap by half their length, so each kept label was
+    tagged with at least ``size // 4`` tokens of context on both sides (fewer
+    only at the sequence's ends); the kept ranges tile the sequence. A
+    sequence of at most ``size`` tokens (or ``size`` 0) is one window.
+    """
+    if size <= 0 or length <= size:
+        return [(0, length, 0, length)]
+    context = size // 4
+    step = size - 2 * context
+    out = []
+    start = 0
+    while True:
+        end = min(start + size, length)
+        keep_start = 0 if start == 0 else start + context
+        if end == length:
+            out.append((start, end, keep_start, length))
+            return out
+        out.append((start, end, keep_start, end - context))
+        start += step
+
+
+def tag_in_windows(tag_batch, sentences: Sequence[Sequence[str]], features: Sequence | None,
+                   batch_size: int, max_length: int) -> list[list[int]]:
+    """Tag ids of every sentence, tagged by ``tag_batch(batch, features) -> ids`` in length-sorted batches.
+
+    Sentences longer than ``max_length`` are cut into :func:`windows` and
+    stitched back; a batch holds at most ``batch_size`` sequences and
+    :data:`MAX_BATCH_TOKENS` padded tokens, which bounds memory whatever the
+    input. Empty sentences get no ids.
+    """
+    # Each sentence as one or more windows: (sentence, start, end, keep_start, keep_end).
+    pieces = [(i, *w) for i, s in enumerate(sentences) if len(s) for w in windows(len(s), max_length)]
+    order = sorted(range(len(pieces)), key=lambda p: pieces[p][2] - pieces[p][1])
+    found: dict[int, np.ndarray] = {}
+    k = 0
+    while k < len(order):
+        # Sorted by length, so the last piece taken is the longest.
+        n = 1
+        while (n < batch_size and k + n < len(order)
+               and (n + 1) * (pieces[order[k + n]][2] - pieces[order[k + n]][1]) <= MAX_BATCH_TOKENS):
+            n += 1
+        idx = order[k: k + n]
+        k += n
+        batch = [sentences[pieces[p][0]][pieces[p][1]: pieces[p][2]] for p in idx]
+        feats = None if features is None else [
+            [column[pieces[p][1]: pieces[p][2]] for column in features[pieces[p][0]]] for p in idx]
+        for p, ids in zip(idx, tag_batch(batch, feats)):
+            found[p] = ids
+    ids_of: list[list[int]] = [[] for _ in sentences]
+    for p, (i, start, _, keep_start, keep_end) in enumerate(pieces):
+        ids_of[i].extend(np.asarray(found[p][keep_start - start: keep_end - start]).tolist())
+    return ids_of
 
 
 class Tagger:
@@ -48,8 +118,11 @@ class Tagger:
         batch_size: Sentences per batch (default: the bundle's ``eval_batch_size``).
 
     Attributes:
-        scheme: The scheme of the training data, used for output by default.
-        types: Entity types the model knows.
+        kind: ``spans`` or ``tokens`` (:mod:`lstmtext.ner.labels`).
+        scheme: The scheme of the training data, used for output by default (spans).
+        types: Entity types the model knows (spans), or its labels (tokens).
+        feature_columns: CoNLL columns the model reads as input features.
+        max_length: Tokens tagged at once; longer sequences go in windows (:func:`windows`).
     """
 
     def __init__(self, bundle: Bundle, runtime: str = "auto", batch_size: int | None = None):
@@ -58,9 +131,16 @@ class Tagger:
         self.bundle = bundle
         self.config = bundle.config
         self.vocab = load_vocab(bundle)
+        self.kind = labels.kind_of(self.config)
         self.internal = self.config.get("tag_scheme", "bioes")
         self.scheme = bundle.meta.get("data_scheme", "iob2")
-        self.types = sorted({schemes.split_tag(t)[1] for t in self.vocab.tags if t != "O"})
+        from lstmtext.ner.config import parse_columns
+
+        self.feature_columns = parse_columns(self.config.get("feature_columns", ""))
+        self.max_length = int(self.config.get("max_length", 0))  # bundles from before windows: none
+        self.input = self.config.get("input", "words")
+        self.types = (list(self.vocab.tags) if self.kind == labels.TOKENS else
+                      sorted({schemes.split_tag(t)[1] for t in self.vocab.tags if t != "O"}))
         self.batch_size = int(batch_size or self.config.get("eval_batch_size", 256))
         self.constraints = constraints_for(self.vocab, self.config)
         from lstmtext.lite import ner as lite_ner, runtime as lite
@@ -90,27 +170,39 @@ class Tagger:
                 self._weights_runner = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
         return self._weights_runner
 
-    def tag_ids(self, batch: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """Internal tag ids for one batch of non-empty sentences."""
-        inputs = encode(self.vocab, batch)
+    def tag_ids(self, batch: Sequence[Sequence[str]], features: Sequence | None = None) -> list[np.ndarray]:
+        """Internal tag ids for one batch of non-empty sentences (``features[b][column][token]``)."""
+        inputs = encode(self.vocab, batch, features=features)
         net = self._weights_net() if self.runtime == "auto" and len(batch) > LITE_MAX_BATCH else self.net
         return net.tag(inputs)
 
-    def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None) -> list[list[str]]:
-        """Tags for each sentence, in ``scheme`` (default: the training data's).
+    def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None,
+            features: Sequence | None = None) -> list[list[str]]:
+        """Tags for each sentence: span tags in ``scheme`` (default: the training data's), or labels.
 
         Sentences are sorted by length into batches (less padding) and the
         results returned in input order; empty sentences get no tags.
+        Sequences longer than ``max_length`` are tagged in overlapping
+        windows (:func:`windows`), so memory stays bounded by the batch size
+        times ``max_length``.
+
+        Args:
+            sentences: Token lists (a string works as a sequence of characters).
+            scheme: Output scheme for span labels.
+            features: Each sentence's feature columns, ``[column][token]``,
+                when the model reads feature columns.
         """
-        target = schemes.normalize_scheme(scheme or self.scheme)
-        out: list[list[str]] = [[] for _ in sentences]
-        order = sorted((i for i, s in enumerate(sentences) if len(s)), key=lambda i: len(sentences[i]))
+        target = schemes.normalize_scheme(scheme or self.scheme) if self.kind == labels.SPANS else None
+        if self.feature_columns and features is None:
+            raise UsageError(f"this tagger reads CoNLL column(s) {', '.join(map(str, self.feature_columns))} "
+                             "as input features: give CoNLL input that has them")
+        ids_of = tag_in_windows(self.tag_ids, sentences, features, self.batch_size, self.max_length)
         tags = self.vocab.tags
-        for k in range(0, len(order), self.batch_size):
-            idx = order[k: k + self.batch_size]
-            for i, ids in zip(idx, self.tag_ids([sentences[i] for i in idx])):
-                seq = [tags[j] for j in ids]
-                out[i] = seq if target == self.internal else schemes.convert(seq, target)
+        out: list[list[str]] = []
+        for ids in ids_of:
+            seq = [tags[j] for j in ids]
+            out.append(seq if target is None or target == self.internal or not seq
+                       else schemes.convert(seq, target))
         return out
 
 

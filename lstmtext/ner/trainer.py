@@ -10,22 +10,44 @@ from pathlib import Path
 import numpy as np
 
 from lstmtext import bundle as bundle_io
-from lstmtext.errors import BundleError, UsageError
-from lstmtext.ner import schemes
-from lstmtext.ner.config import NERConfig
+from lstmtext.errors import BundleError, DataError, UsageError
+from lstmtext.ner import fasta, labels, schemes
+from lstmtext.ner.config import NERConfig, parse_columns
 from lstmtext.ner.data import Corpus, read_tagged
 from lstmtext.ner.features import UNK_ID, Vocab, encode, encode_tags, round_up
-from lstmtext.ner.metrics import entity_scores
+from lstmtext.ner.metrics import entity_scores, label_scores
 from lstmtext.training.loop import Batch
 
 
-def read_corpora(paths, config: NERConfig, encoding: str, reporter) -> list[Corpus]:
-    """Read tagged files, reporting the scheme and any malformed lines."""
+def read_corpora(paths, config: NERConfig, encoding: str, reporter, label_files=None,
+                 mask_files=None) -> list[Corpus]:
+    """Read tagged files, reporting the scheme (or per-token labels) and any malformed lines.
+
+    With ``label_kind = auto`` the first file decides the kind for the others.
+    A FASTA file takes its labels (and mask) from ``label_files`` (and
+    ``mask_files``), matched by position; its records marked
+    ``VALIDATION=True`` go to the corpus' ``held``.
+    """
     out = []
+    kind = config.label_kind
+    fastas = [p for p in paths if fasta.is_fasta(p)]
+    if fastas and len(label_files or []) != len(fastas):
+        raise UsageError(f"{len(fastas)} FASTA file(s) need as many --labels files, got {len(label_files or [])}")
+    if mask_files and len(mask_files) != len(fastas):
+        raise UsageError(f"{len(fastas)} FASTA file(s) need as many --mask files (or none), got {len(mask_files)}")
     for path in paths:
-        corpus = read_tagged(path, config.word_column, config.tag_column, config.scheme,
-                             config.on_malformed, encoding)
-        note = f"{path}: {len(corpus.sentences)} sentences, {corpus.tokens} tokens, scheme {corpus.scheme.upper()}"
+        if fasta.is_fasta(path):
+            k = fastas.index(path)
+            corpus = _fasta_corpus(path, label_files[k], mask_files[k] if mask_files else None, encoding, kind)
+        else:
+            corpus = read_tagged(path, config.word_column, config.tag_column, config.scheme,
+                                 config.on_malformed, encoding, kind, parse_columns(config.feature_columns))
+        kind = corpus.kind
+        what = (f"scheme {corpus.scheme.upper()}" if corpus.kind == labels.SPANS else
+                f"per-token labels ({len(labels.label_set(s.tags for s in corpus.sentences))} distinct)")
+        note = f"{path}: {len(corpus.sentences)} sentences, {corpus.tokens} tokens, {what}"
+        if corpus.held:
+            note += f"; {len(corpus.held):,} more marked VALIDATION=True"
         if corpus.problems:
             note += f", {corpus.problems} malformed lines or tags (on_malformed=warn)"
         reporter.message(note)
@@ -42,23 +64,31 @@ class NERTask:
         config: Resolved configuration.
         vocab: Vocabulary (its tags are the internal tag set).
         model: Compiled Keras model from :func:`~lstmtext.ner.network.build_model`.
-        train: Training sentences ``(tokens, internal tags)``.
+        train: Training sentences ``(tokens, internal tags)`` (``None`` for a masked tag).
         valid: Validation tokens and gold tags in the validation data's scheme.
-        valid_scheme: That scheme.
+        valid_scheme: That scheme (spans).
         meta: Extra fields for ``config.json``.
         fixed_chars: Pad characters to the longest word and every batch to
             ``batch_size`` rows (compiled steps see fewer shapes).
         dist: The strategy it trains under (default: one device).
+        train_features: Feature columns of each training sentence (``[column][token]``).
+        valid_features: Likewise for the validation sentences.
+
+    Validation scores entity F1 for span labels and per-token accuracy for
+    per-token labels; that score picks the best model.
     """
 
-    monitor = "f1"
     monitor_mode = "max"
 
     def __init__(self, config: NERConfig, vocab: Vocab, model, train: list[tuple[list[str], list[str]]],
                  valid: list[tuple[list[str], list[str]]], valid_scheme: str, meta: dict, fixed_chars: bool,
-                 dist=None):
+                 dist=None, train_features: list | None = None, valid_features: list | None = None):
         from lstmtext.training.distribute import Distribution
 
+        self.kind = labels.kind_of(dataclasses.asdict(config))
+        self.monitor = "f1" if self.kind == labels.SPANS else "accuracy"
+        self.train_features = train_features
+        self.valid_features = valid_features
         self.config = config
         self.vocab = vocab
         self.model = model
@@ -102,7 +132,8 @@ class NERTask:
                     row = [UNK_ID if (w in self.singletons and d < cfg.singleton_unk) else w
                            for w, d in zip(row, draws)]
                 ids.append(row)
-            x = encode(self.vocab, tokens, cfg.length_bucket, width, ids)
+            feats = None if self.train_features is None else [self.train_features[i] for i in idx]
+            x = encode(self.vocab, tokens, cfg.length_bucket, width, ids, feats)
             y = encode_tags(self.vocab, [self.train[i][1] for i in idx], x["words"].shape[1])
             if (self.fixed_chars or self.dist.distributed) and len(idx) < cfg.batch_size:
                 # Pad a short last batch with empty sentences (all padding,
@@ -122,20 +153,22 @@ class NERTask:
                            constraints_for(self.vocab, dataclasses.asdict(self.config)))
 
     def validate(self) -> dict:
-        """Entity F1 on the validation data, tagged by the NumPy runtime (as shipped)."""
+        """Entity F1 (spans) or accuracy (tokens) on the validation data, tagged by the NumPy runtime (as shipped)."""
+        from lstmtext.ner.tagger import tag_in_windows
+
         t0 = time.perf_counter()
         net = self.numpy_tagger()
         sentences = [t for t, _ in self.valid]
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        pred: list[list[str]] = [[] for _ in sentences]
-        bs = self.config.eval_batch_size
-        for k in range(0, len(order), bs):
-            idx = order[k: k + bs]
-            out = net.tag(encode(self.vocab, [sentences[i] for i in idx]))
-            for i, ids in zip(idx, out):
-                seq = [self.vocab.tags[j] for j in ids]
-                pred[i] = schemes.convert(seq, self.valid_scheme)
-        scores = entity_scores([g for _, g in self.valid], pred)
+        ids = tag_in_windows(lambda batch, feats: net.tag(encode(self.vocab, batch, features=feats)), sentences,
+                             self.valid_features, self.config.eval_batch_size, self.config.max_length)
+        pred = [[self.vocab.tags[j] for j in row] for row in ids]
+        gold = [g for _, g in self.valid]
+        if self.kind == labels.TOKENS:
+            scores = label_scores(gold, pred)
+            self.last_per_type = {"per_label": scores["per_label"], "confusion": scores["confusion"]}
+            return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+                    "valid_seconds": time.perf_counter() - t0}
+        scores = entity_scores(gold, [schemes.convert(seq, self.valid_scheme) for seq in pred])
         self.last_per_type = scores["per_type"]
         return {"precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
                 "accuracy": scores["accuracy"], "valid_seconds": time.perf_counter() - t0}
@@ -147,7 +180,8 @@ class NERTask:
                                **{**self.meta, "training": self.dist.describe()})
         bundle_io.write_json(directory, "vocab.json", self.vocab.to_json())
         save_model_weights(self.model, directory / "weights.h5", self.config.weights_dtype)
-        bundle_io.write_json(directory, "metrics.json", {**metrics, "per_type": self.last_per_type})
+        detail = self.last_per_type if self.kind == labels.TOKENS else {"per_type": self.last_per_type}
+        bundle_io.write_json(directory, "metrics.json", {**metrics, **detail})
         bundle_io.write_json(directory, "history.json", history)
 
 
@@ -196,31 +230,48 @@ def train(options, reporter) -> dict:
             config = resolve(NERConfig, options.config_file, options.sets, extra)
             if init is not None:  # the bundle's sizes, scheme and vocabulary settings
                 config = ner_init.init_config(config, init, options)
-        train_corpora = read_corpora(options.train, config, options.encoding, reporter)
+        if any(fasta.is_fasta(p) for p in options.train) and config.input != "chars":
+            config = dataclasses.replace(config, input="chars")  # FASTA holds sequences of characters
+        config, forced = _input_settings(config)
+        train_corpora = read_corpora(options.train, config, options.encoding, reporter,
+                                     (options.extra or {}).get("labels"), (options.extra or {}).get("mask"))
+        kind = train_corpora[0].kind
+        if config.label_kind == "auto":
+            config = dataclasses.replace(config, label_kind=kind)
+        if init is not None and kind == labels.TOKENS:
+            raise UsageError("--init extends the entity types of a span tagger; per-token labels train "
+                             "without --init")
         train_sentences, valid_sentences, held_out = _validation_sentences(options, config, train_corpora,
                                                                            reporter)
         internal = config.tag_scheme
-        train_data = [(s.tokens, schemes.convert(s.tags, internal)) for s in train_sentences]
         valid_scheme = valid_sentences[1]
-        valid_data = [(s.tokens, schemes.convert(s.tags, valid_scheme)) for s in valid_sentences[0]]
+        train_data, train_features = _pieces(train_sentences, config, internal if kind == labels.SPANS else None)
+        valid_data = [(s.tokens, schemes.convert(s.tags, valid_scheme) if kind == labels.SPANS else s.tags)
+                      for s in valid_sentences[0]]
+        valid_features = [s.features for s in valid_sentences[0]] if train_features is not None else None
         # Auto keys follow the training sentences; the summary block says which and why.
-        stats = auto.TaggedStats.from_sentences(train_data)
+        stats = auto.TaggedStats.from_sentences(
+            train_data if kind == labels.SPANS else [(t, ["O"] * len(t)) for t, _ in train_data])
         config, chosen = auto.resolve(config, auto.ner_values(stats, config, _embeddings_dim(config, options)))
-        notes = []
+        notes = [forced] if forced else []
         if held_out is not None:
             notes.append(f"validation: {held_out['held_out']:,} of the {held_out['of']:,} sentences held out "
                          f"(no --valid; {held_out['rule']})")
         embeddings = None
         if not options.resume:
             vocab, meta, embeddings = _new_vocabulary(config, options, train_data, valid_data,
-                                                      train_corpora[0].scheme, reporter)
+                                                      train_corpora[0].scheme, reporter, train_features)
             if init is not None:  # the bundle's inventories first, then what the data adds
                 vocab, meta, init_vocab = ner_init.merge_vocabulary(init, vocab, meta, train_data, reporter)
             if held_out is not None:
                 meta["train_data"]["valid"] = "held out from train"
                 meta["train_data"]["holdout"] = held_out
         notes.append(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters, "
-                     f"{len(vocab.tags)} tags ({internal.upper()})")
+                     + (f"{len(vocab.tags)} tags ({internal.upper()})" if kind == labels.SPANS else
+                        f"{len(vocab.tags)} per-token labels ({' '.join(vocab.tags[:12])}"
+                        f"{' ...' if len(vocab.tags) > 12 else ''})")
+                     + "".join(f", feature column {c}: {len(v)} values"
+                               for c, v in zip(parse_columns(config.feature_columns), vocab.features)))
         def estimate(c):
             return auto.epoch_seconds("ner", c, stats.tokens, len(vocab.tags), -(-stats.sentences // c.batch_size))
 
@@ -235,13 +286,17 @@ def train(options, reporter) -> dict:
         dist.check_same("vocabulary and training data", [vocab.to_json(), train_data])
         dist.per_replica_batch(config.batch_size)  # the global batch must divide over the replicas
         with dist.scope():
-            model = build_model(config, vocab,
-                                schemes.allowed(vocab.tags, internal) if config.head == "crf" else None, embeddings)
+            from lstmtext.ner.tagger import constraints_for
+
+            masked = any(t is None for _, tags in train_data for t in tags)
+            model = build_model(config, vocab, constraints_for(vocab, dataclasses.asdict(config)), embeddings,
+                                masked=masked)
             if init is not None:
                 ner_init.load_weights(model, init, init_vocab, vocab)
         dist.prepare(model)
         task = NERTask(config, vocab, model, train_data, valid_data, valid_scheme, meta,
-                       fixed_chars=bool(config.jit_compile), dist=dist)
+                       fixed_chars=bool(config.jit_compile), dist=dist, train_features=train_features,
+                       valid_features=valid_features)
         loop = LoopConfig(epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule,
                           lr_decay=config.lr_decay, lr_decay_start=config.lr_decay_start, min_lr=config.min_lr,
                           patience=config.patience, seed=config.seed, budget=options.budget,
@@ -249,9 +304,57 @@ def train(options, reporter) -> dict:
         with dist.failures(out):
             result = fit(task, out, loop, reporter, resume=options.resume)
         best = bundle_io.read(out / "model-best", "ner")
-        result["per_type"] = (best.json("metrics.json") or {}).get("per_type", {})
+        best_metrics = best.json("metrics.json") or {}
+        if kind == labels.SPANS:
+            result["per_type"] = best_metrics.get("per_type", {})
+        else:
+            result["per_label"] = best_metrics.get("per_label", {})
+        result["label_kind"] = kind
     result["output"] = str(output)
     return result
+
+
+def _fasta_corpus(path, label_file, mask_file, encoding: str, kind: str) -> Corpus:
+    """A FASTA data set as a corpus: records marked ``VALIDATION=True`` in ``held``."""
+    sentences, validation = fasta.read_labelled(path, label_file, mask_file, encoding)
+    train = [s for s, v in zip(sentences, validation) if not v]
+    held = [s for s, v in zip(sentences, validation) if v]
+    if not train:
+        raise DataError("every record is marked VALIDATION=True: nothing is left to train on", label_file)
+    found = labels.detect(sentences, str(label_file)) if kind == "auto" else kind
+    if found != labels.TOKENS:
+        raise UsageError(f"{label_file}: FASTA labels are per-residue labels (label_kind=tokens), not spans")
+    return Corpus(train, "", path=str(path), kind=found, held=held)
+
+
+def _input_settings(config: NERConfig) -> tuple[NERConfig, str | None]:
+    """Character input turns off the word features that make no sense for it; a note says which were on."""
+    if config.input != "chars":
+        return config, None
+    off = {"casing_dim": 0, "char_encoder": "none", "lowercase": False, "normalize_digits": False}
+    changed = [k for k, v in off.items() if getattr(config, k) != v]
+    note = (f"input = chars: every character is a token; {', '.join(changed)} off" if changed else None)
+    return dataclasses.replace(config, **off), note
+
+
+def _pieces(sentences, config: NERConfig, internal: str | None):
+    """Training ``(tokens, tags)`` (span tags in the ``internal`` scheme) and feature columns (or ``None``).
+
+    A sentence longer than ``max_length`` becomes consecutive pieces of at
+    most that length (span tags re-read per piece, so no piece starts inside
+    an entity), which bounds a training batch's memory; tagging reads such
+    sequences in overlapping windows instead (:func:`lstmtext.ner.tagger.windows`).
+    """
+    size = config.max_length or max((len(s.tokens) for s in sentences), default=1)
+    data, feats = [], []
+    has_features = bool(parse_columns(config.feature_columns))
+    for s in sentences:
+        for start in range(0, len(s.tokens), size):
+            tags = s.tags[start: start + size]
+            data.append((s.tokens[start: start + size], schemes.convert(tags, internal) if internal else tags))
+            if has_features:
+                feats.append([column[start: start + size] for column in s.features])
+    return data, (feats if has_features else None)
 
 
 def _validation_sentences(options, config: NERConfig, train_corpora: list[Corpus], reporter):
@@ -263,9 +366,14 @@ def _validation_sentences(options, config: NERConfig, train_corpora: list[Corpus
     from lstmtext.training import holdout
 
     sentences = [s for c in train_corpora for s in c.sentences]
+    extra = options.extra or {}
     if options.valid:
-        valid_corpora = read_corpora(options.valid, config, options.encoding, reporter)
+        valid_corpora = read_corpora(options.valid, config, options.encoding, reporter, extra.get("valid_labels"),
+                                     extra.get("valid_mask"))
         return sentences, ([s for c in valid_corpora for s in c.sentences], valid_corpora[0].scheme), None
+    held = [s for c in train_corpora for s in c.held]
+    if held:  # FASTA records marked VALIDATION=True
+        return sentences, (held, ""), None
     train, valid, record = holdout.take(sentences, [str(p) for p in options.train], "sentences")
     return train, (valid, train_corpora[0].scheme), record
 
@@ -285,23 +393,31 @@ def _embeddings_dim(config: NERConfig, options) -> int | None:
     return None
 
 
-def _new_vocabulary(config: NERConfig, options, train_data, valid_data, data_scheme: str, reporter):
+def _new_vocabulary(config: NERConfig, options, train_data, valid_data, data_scheme: str, reporter,
+                    train_features=None):
     """Vocabulary, bundle metadata and initial word vectors (or ``None``) of a new tagger."""
     from lstmtext.ner.network import read_embeddings
 
     internal = config.tag_scheme
-    types = sorted({schemes.split_tag(t)[1] for _, tags in train_data for t in tags if t != "O"})
-    if not types:
-        raise UsageError(f"{options.train[0]}: the training data has no entities")
-    tags = schemes.tag_set(types, internal)
+    if config.label_kind == labels.TOKENS:
+        types = tags = labels.label_set(t for _, t in train_data)
+        if len(tags) < 2:
+            raise UsageError(f"{options.train[0]}: the training data has {len(tags)} distinct label(s); a "
+                             "tagger needs at least two")
+    else:
+        types = sorted({schemes.split_tag(t)[1] for _, tags in train_data for t in tags if t != "O"})
+        if not types:
+            raise UsageError(f"{options.train[0]}: the training data has no entities")
+        tags = schemes.tag_set(types, internal)
     probe = Vocab(["<pad>", "<unk>"], ["<pad>", "<unk>"], tags, config.lowercase,
                   config.normalize_digits, config.max_word_length)
     # With pretrained vectors, validation words may take one (no labels are
     # used); those the file lacks are dropped again below.
     extra_words = {probe.normalize(t) for toks, _ in valid_data for t in toks} if config.embeddings else set()
     vocab = Vocab.build([t for t, _ in train_data], tags, config.min_count, config.lowercase,
-                        config.normalize_digits, config.max_word_length, extra_words)
-    meta = {"data_scheme": data_scheme, "tags": tags, "entity_types": types,
+                        config.normalize_digits, config.max_word_length, extra_words, train_features or ())
+    meta = {"data_scheme": data_scheme, "tags": tags,
+            **({"labels": types} if config.label_kind == labels.TOKENS else {"entity_types": types}),
             "train_data": {"train": [str(p) for p in options.train], "valid": [str(p) for p in options.valid],
                            "sentences": len(train_data), "tokens": sum(len(t) for t, _ in train_data)}}
     embeddings = None
@@ -311,7 +427,7 @@ def _new_vocabulary(config: NERConfig, options, train_data, valid_data, data_sch
         train_words = {probe.normalize(t) for toks, _ in train_data for t in toks}
         keep = [i for i, w in enumerate(vocab.words) if i < 2 or w in train_words or i in found]
         vocab = Vocab([vocab.words[i] for i in keep], vocab.chars, vocab.tags, vocab.lowercase,
-                      vocab.normalize_digits, vocab.max_word_length)
+                      vocab.normalize_digits, vocab.max_word_length, vocab.features)
         embeddings = embeddings[keep]
         meta["embeddings"] = report
         reporter.message(f"embeddings: {report['found']} of {report['vocab']} vocabulary words found "
