@@ -32,7 +32,8 @@ class LMTrainTask:
     monitor = "valid_perplexity"
     monitor_mode = "min"
 
-    def __init__(self, config: LMConfig, tokenizer: Tokenizer, train, valid, data_summary: dict, dist=None):
+    def __init__(self, config: LMConfig, tokenizer: Tokenizer, train, valid, data_summary: dict, dist=None,
+                 history: list | None = None):
         from lstmtext.lm import data
         from lstmtext.lm.network import build_lm, compile_lm
         from lstmtext.training.distribute import Distribution
@@ -46,44 +47,82 @@ class LMTrainTask:
         check_length(train.tokens, config, data_summary.get("train"))
         with self.dist.scope():
             self.model = build_lm(config, tokenizer.vocab_size, self.dist.per_replica_batch(config.batch_size),
-                                  config.bptt)
+                                  None if config.variable_bptt else config.bptt)
             compile_lm(self.model, config)
         self.dist.prepare(self.model)
         self.scorer = None
+        # Validation perplexities of the epochs so far (NT-ASGD's trigger reads
+        # them); a resumed run passes those of its history.
+        self.perplexities = [m["valid_perplexity"] for m in history or [] if "valid_perplexity" in m]
+        self._lengths: dict[int, list[int]] = {}
+        self._epoch = 0
+
+    def window_lengths(self, epoch: int) -> list[int]:
+        """The epoch's BPTT window lengths: fixed, or drawn from a generator seeded by (seed, epoch)."""
+        from lstmtext.lm import data
+
+        if epoch not in self._lengths:
+            total, bptt = self.x.shape[1], self.config.bptt
+            if self.config.variable_bptt:
+                rng = np.random.default_rng([self.config.seed, epoch])
+                self._lengths = {epoch: data.variable_lengths(total, bptt, rng)}
+            else:  # whole windows only, as before
+                self._lengths = {epoch: [bptt] * (total // bptt)}
+        return self._lengths[epoch]
 
     def steps_per_epoch(self) -> int:
-        return self.x.shape[1] // self.config.bptt
+        return len(self.window_lengths(self._epoch))
 
     def on_epoch_begin(self, epoch: int) -> None:
         from lstmtext.lm.network import reset_states
 
+        self._epoch = epoch
         reset_states(self.model)
 
     def train_batches(self, epoch: int):
         from lstmtext.lm import data
         from lstmtext.training.loop import Batch
 
-        for xs, ys, _ in data.windows((self.x, self.y, self.y), self.config.bptt, full_only=True):
+        if not self.config.variable_bptt:
+            for xs, ys, _ in data.windows((self.x, self.y, self.y), self.config.bptt, full_only=True):
+                x, y = self.dist.local_batch(xs, ys)
+                yield Batch(x, y, int(xs.size))
+            return
+        for xs, ys in data.variable_windows((self.x, self.y), self.window_lengths(epoch)):
             x, y = self.dist.local_batch(xs, ys)
-            yield Batch(x, y, int(xs.size))
+            yield Batch(x, y, int(xs.size), lr_factor=xs.shape[1] / self.config.bptt)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The weights to validate and save: NT-ASGD's averages once it averages, else the model's."""
+        from lstmtext.lm.asgd import model_weights
+
+        return model_weights(self.model)
 
     def validate(self) -> dict:
+        from lstmtext.lm.asgd import averaging_optimizer, should_trigger
         from lstmtext.weights import assign_model_weights
 
         if self.scorer is None:
             self.scorer = Scorer(self.config, self.tokenizer.vocab_size)
-        assign_model_weights(self.scorer.model, {v.path: v.numpy() for v in self.model.weights})
+        assign_model_weights(self.scorer.model, self.weights())
         nll, _ = self.scorer.total_nll(self.valid.ids)
-        return {
+        metrics = {
             "valid_perplexity": math.exp(nll / (self.valid.words + self.valid.lines)),
             "valid_token_perplexity": math.exp(nll / self.valid.tokens),
         }
+        optimizer = averaging_optimizer(self.model)
+        if optimizer is not None:
+            metrics["averaged_steps"] = optimizer.averaged_steps()
+            self.perplexities.append(metrics["valid_perplexity"])
+            if not optimizer.averaging and should_trigger(self.perplexities, self.config.nonmono):
+                optimizer.start_averaging()
+        return metrics
 
     def write_bundle(self, directory: Path, metrics: dict, history: list) -> None:
-        from lstmtext.weights import save_model_weights
+        from lstmtext.weights import save_arrays
 
         self.tokenizer.save(directory / "tokenizer")
-        save_model_weights(self.model, directory / "weights.h5", self.config.weights_dtype)
+        save_arrays(self.weights(), directory / "weights.h5", self.config.weights_dtype)
         write_config(directory, TASK, dataclasses.asdict(self.config),
                      tokenizer=self.tokenizer.describe(), data=self.data_summary,
                      parameters=int(self.model.count_params()), training=self.dist.describe())
@@ -265,7 +304,10 @@ def train(options: TrainOptions, reporter=None) -> dict:
             init_from.check_coverage(init, int((ids == UNK_ID).sum()), int((ids != EOS_ID).sum()))
             summary["init"] = init_from.summary(init)
         dist.check_same("tokenizer and training data", [tokenizer.describe(), train_stream.ids])
-        task = LMTrainTask(config, tokenizer, train_stream, valid_stream, summary, dist)
+        history = None
+        if options.resume and (output / "model-last" / "history.json").is_file():
+            history = json.loads((output / "model-last" / "history.json").read_text())
+        task = LMTrainTask(config, tokenizer, train_stream, valid_stream, summary, dist, history)
         if init is not None:
             init_from.load_weights(task.model, init)
         from lstmtext.lm.network import lr_scale

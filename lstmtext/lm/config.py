@@ -31,12 +31,20 @@ class LMConfig:
     hidden_size: int | Auto = option(AUTO, "units per LSTM layer (auto: grows with the training tokens)")
     num_layers: int | Auto = option(AUTO, "stacked LSTM layers (auto: 2)")
     tie_weights: bool = option(False, "share input embedding and output weights (Press & Wolf 2017)")
-    dropout_embedding: float | Auto = option(AUTO, "dropout on embeddings (one mask for all time steps; auto: "
-                                             "as dropout)")
-    dropout: float | Auto = option(AUTO, "dropout between LSTM layers (one mask for all time steps; auto: "
-                                   "less as the training data grows)")
-    dropout_output: float | Auto = option(AUTO, "dropout on the last LSTM output (one mask for all time "
-                                          "steps; auto: as dropout)")
+    dropout_embedding: float | Auto = option(AUTO, "dropout on embeddings (see locked_dropout; auto: as "
+                                             "dropout)")
+    dropout: float | Auto = option(AUTO, "dropout between LSTM layers (see locked_dropout; auto: less as the "
+                                   "training data grows)")
+    dropout_output: float | Auto = option(AUTO, "dropout on the last LSTM output (see locked_dropout; auto: "
+                                          "as dropout)")
+    locked_dropout: bool = option(True, "draw the dropout_embedding, dropout and dropout_output masks once per "
+                                  "sequence and batch and share them over its time steps (variational or locked "
+                                  "dropout, Gal & Ghahramani 2016); false: a fresh mask at every time step")
+    dropout_words: float = option(0.0, "embedding dropout: drop each word type (a whole row of the embedding "
+                                  "matrix) with this probability for a batch, wherever it occurs (0: off; Merity "
+                                  "et al. 2017 use 0.1)")
+    weight_drop: float = option(0.0, "DropConnect on the LSTMs' hidden-to-hidden weights, one mask per batch "
+                                "(0: off; Merity et al. 2017 use 0.5)")
     init_scale: float = option(0.1, "uniform initialisation range [-s, s] (Zaremba et al.)")
     # training
     batch_size: int | Auto = option(AUTO, "parallel streams (sequences) per batch (auto: 20, fewer when the "
@@ -55,6 +63,16 @@ class LMConfig:
     clip_norm: float = option(5.0, "clip the global gradient norm to this (0: off)")
     sum_over_time: bool = option(True, "loss summed over the BPTT window and averaged over the batch, as in "
                                  "Zaremba et al. (keeps their learning rates); false: mean per token")
+    ar_alpha: float = option(0.0, "activation regularisation (AR): add ar_alpha * mean(h^2) of the last LSTM's "
+                             "outputs after dropout to the training loss (0: off; Merity et al. 2017 use 2)")
+    tar_beta: float = option(0.0, "temporal activation regularisation (TAR): add tar_beta * mean((h_t - "
+                             "h_t-1)^2) of the last LSTM's outputs before dropout (0: off; Merity et al. use 1)")
+    nonmono: int = option(0, "NT-ASGD (optimizer sgd): once an epoch's validation perplexity is worse than the "
+                          "best epoch before the nonmono preceding it, average the weights of every later step; "
+                          "validation and saved bundles use the average (0: off; Merity et al. use 5)")
+    variable_bptt: bool = option(False, "a new BPTT window length per batch: bptt with probability 0.95, else "
+                                 "bptt/2, then drawn from N(that, 5) (at least 5), with the learning rate scaled "
+                                 "by length/bptt (Merity et al. 2017)")
     patience: int | Auto = option(AUTO, "stop after this many epochs without a better validation perplexity "
                                   "(0: never; auto: 3)")
     jit_compile: bool = option(False, "compile training and evaluation steps with XLA (measured slower than "
@@ -74,6 +92,14 @@ class LMConfig:
         for key in ("dropout_embedding", "dropout", "dropout_output"):
             if not is_auto(getattr(self, key)) and not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key)
+        for key in ("dropout_words", "weight_drop"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key)
+        for key in ("ar_alpha", "tar_beta", "nonmono"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"must be >= 0, got {getattr(self, key)}", key)
+        if self.nonmono and self.optimizer == "adam":
+            raise ConfigError("NT-ASGD averages SGD steps: needs optimizer = \"sgd\"", "nonmono")
         if not is_auto(self.lr) and self.lr <= 0:
             raise ConfigError(f"must be positive, got {self.lr}", "lr")
         if not is_auto(self.patience) and self.patience < 0:

@@ -137,3 +137,41 @@ def windows(arrays: tuple[np.ndarray, ...], bptt: int, full_only: bool) -> Itera
                 return
             parts = [np.pad(p, ((0, 0), (0, bptt - cols))) for p in parts]
         yield tuple(parts)
+
+
+# Merity et al. (2017): a full window with probability 0.95, else half of one; then a
+# length drawn around it with this standard deviation, never below MIN_BPTT.
+FULL_WINDOW_P = 0.95
+BPTT_STD = 5.0
+MIN_BPTT = 5
+
+
+def variable_lengths(total: int, bptt: int, rng: np.random.Generator) -> list[int]:
+    """Window lengths that cover ``total`` columns, drawn as in AWD-LSTM.
+
+    Each length is ``max(MIN_BPTT, int(N(b, BPTT_STD)))`` with ``b = bptt``
+    with probability ``FULL_WINDOW_P`` and ``bptt / 2`` otherwise; the last
+    window is cut to the columns left. Training scales the learning rate of
+    each window by ``length / bptt`` so that long windows, which sum more
+    tokens' gradients into their mean, are not under-weighted.
+
+    Args:
+        total: Columns of the batchified stream.
+        bptt: The configured window.
+        rng: Source of randomness (seed it for a reproducible epoch).
+    """
+    lengths, start = [], 0
+    while start < total:
+        base = bptt if rng.random() < FULL_WINDOW_P else bptt / 2
+        length = min(max(MIN_BPTT, int(rng.normal(base, BPTT_STD))), total - start)
+        lengths.append(length)
+        start += length
+    return lengths
+
+
+def variable_windows(arrays: tuple[np.ndarray, ...], lengths: list[int]) -> Iterator[tuple[np.ndarray, ...]]:
+    """Yield consecutive windows of each array, one per entry of ``lengths``."""
+    start = 0
+    for length in lengths:
+        yield tuple(a[:, start:start + length] for a in arrays)
+        start += length

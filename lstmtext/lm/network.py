@@ -6,6 +6,14 @@ weight tying and dropout that uses one mask for all time steps of a sequence
 on the output. Training runs stateful LSTMs over a contiguous token stream
 (truncated BPTT with the state carried across batches, Zaremba et al. 2014).
 
+AWD-LSTM's regularisers (Merity et al. 2017) are options of the config, all
+off by default: embedding dropout (``dropout_words``), DropConnect on the
+recurrent weights (``weight_drop``), AR/TAR penalties (``ar_alpha``,
+``tar_beta``) and averaged SGD (``nonmono``, :mod:`lstmtext.lm.asgd`). They
+act only while training and add no weights, so a model trained with them
+saves the same variables as one trained without, and the inference runtimes
+read it unchanged.
+
 Layer names are fixed: weights are stored by variable path, and the numpy
 step runtime (lstmtext.decoding.lstm_numpy) reads the same names.
 """
@@ -16,7 +24,10 @@ import keras
 from keras import layers, ops
 
 from lstmtext.config import require_concrete
+from lstmtext.layers.activation_regularization import ActivationRegularization
+from lstmtext.layers.embedding_dropout import EmbeddingDropout
 from lstmtext.layers.reversible_embedding import ReversibleEmbedding
+from lstmtext.layers.weight_drop_lstm import WeightDropLSTM
 from lstmtext.lm.config import LMConfig
 
 
@@ -93,19 +104,26 @@ def build_lm(config: LMConfig, vocab_size: int, batch_size: int | None, seq_len:
         embedding = layers.Embedding(vocab_size, config.embedding_dim, embeddings_initializer=init,
                                      name="embedding")
     x = embedding(ids)
+    if config.dropout_words:
+        x = EmbeddingDropout(vocab_size, config.dropout_words, seed=config.seed + 1, name="dropout_words")([x, ids])
 
     def time_locked_dropout(rate: float, name: str):
-        # noise_shape (B, 1, D): one mask per sequence, shared across time steps.
-        return layers.Dropout(rate, noise_shape=(batch_size, 1, None), seed=config.seed, name=name)
+        # Locked: noise_shape (B, 1, D), one mask per sequence shared across time steps.
+        noise_shape = (batch_size, 1, None) if config.locked_dropout else None
+        return layers.Dropout(rate, noise_shape=noise_shape, seed=config.seed, name=name)
 
     state_inputs, state_outputs = [], []
     if config.dropout_embedding:
         x = time_locked_dropout(config.dropout_embedding, "dropout_embedding")(x)
     for i in range(config.num_layers):
-        lstm = layers.LSTM(
+        # The same variables either way; WeightDropLSTM differs only while training.
+        lstm_class, extra = layers.LSTM, {}
+        if config.weight_drop:
+            lstm_class, extra = WeightDropLSTM, {"weight_drop": config.weight_drop, "seed": config.seed + 2 + i}
+        lstm = lstm_class(
             config.hidden_size, return_sequences=True, stateful=stateful and not score,
             return_state=score, kernel_initializer=init, recurrent_initializer=init,
-            unit_forget_bias=False, name=f"lstm_{i}",
+            unit_forget_bias=False, name=f"lstm_{i}", **extra,
         )
         if score:
             h0 = keras.Input(batch_shape=(batch_size, config.hidden_size), name=f"h_{i}")
@@ -115,9 +133,12 @@ def build_lm(config: LMConfig, vocab_size: int, batch_size: int | None, seq_len:
             state_outputs += [h, c]
         else:
             x = lstm(x)
+        raw = x
         rate = config.dropout if i < config.num_layers - 1 else config.dropout_output
         if rate:
             x = time_locked_dropout(rate, f"dropout_{i}")(x)
+    if config.ar_alpha or config.tar_beta:
+        x = ActivationRegularization(config.ar_alpha, config.tar_beta, name="activation_regularization")([raw, x])
     if config.tie_weights:
         logits = embedding(x, reverse=True)
     else:
@@ -147,7 +168,11 @@ def compile_lm(model: keras.Model, config: LMConfig) -> None:
     """
     scale = lr_scale(config)
     clip = (config.clip_norm / scale) if config.clip_norm else None
-    if config.optimizer == "sgd":
+    if config.optimizer == "sgd" and config.nonmono:
+        from lstmtext.lm.asgd import AveragedSGD
+
+        opt = AveragedSGD(learning_rate=config.lr * scale, global_clipnorm=clip)
+    elif config.optimizer == "sgd":
         opt = keras.optimizers.SGD(learning_rate=config.lr * scale, global_clipnorm=clip)
     else:
         opt = keras.optimizers.Adam(learning_rate=config.lr, global_clipnorm=clip)

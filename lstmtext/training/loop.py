@@ -57,6 +57,7 @@ class Batch:
     x: Any
     y: Any
     tokens: int
+    lr_factor: float | None = None  # this batch's learning rate relative to the epoch's (None: 1, unchanged)
 
 
 @dataclass
@@ -436,6 +437,8 @@ def fit(
                         # Carried LSTM states and seed generators as they were at the interruption.
                         assign_variables(model, saved, last / VARIABLES_FILE)
                 for step, batch in enumerate(batches, start=skip):
+                    if batch.lr_factor is not None:
+                        model.optimizer.learning_rate.assign(lr * loop.lr_scale * batch.lr_factor)
                     logs = model.train_on_batch(batch.x, batch.y, return_dict=True)
                     loss = float(logs["loss"])
                     if not math.isfinite(loss):
