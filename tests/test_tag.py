@@ -282,6 +282,14 @@ def test_feature_column_is_an_input_of_train_predict_and_evaluate(pos_data, tmp_
     src = pos_data["valid"].read_text().splitlines()
     conll = list(api.predict(b, src, PredictOptions()))
     assert len(conll) == len(src)
+    # The LiteRT part takes the feature ids too and tags like NumPy.
+    from lstmtext.export import export_litert
+
+    export_litert(out, tmp_path / "lite")
+    lite = load(bundle_io.read(tmp_path / "lite"), "lite")
+    assert lite.runtime == "lite"
+    assert lite.tag([s.tokens for s in sents], features=[s.features for s in sents]) == \
+        tagger.tag([s.tokens for s in sents], features=[s.features for s in sents])
     # Input without the column: one line each, no traceback.
     r = runner.invoke(app, ["predict", str(out), "the cat sees Anna ."])
     assert r.exit_code != 0 and "column(s) 2 as input features" in r.output and "Traceback" not in r.output

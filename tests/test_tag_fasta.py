@@ -188,3 +188,103 @@ def test_masked_residues_change_neither_loss_nor_metrics(tmp_path):
     y3[y3 >= 0] = (y3[y3 >= 0] + 1) % 3
     assert not np.allclose(np.asarray(partial_crf_loss(crf)(y1, emissions)),
                            np.asarray(partial_crf_loss(crf)(y3, emissions)))
+
+
+# ---------------------------------------------------------------------------
+# A tiny residue tagger end to end
+# ---------------------------------------------------------------------------
+
+TINY = ["word_dim=8", "hidden_size=12", "batch_size=8", "eval_batch_size=5", "patience=0", "lr=0.03",
+        "optimizer=adam", "lr_schedule=constant", "singleton_unk=0.0", "dropout=0.0", "max_length=24"]
+
+
+@pytest.fixture(scope="module")
+def protein_data(tmp_path_factory) -> dict[str, Path]:
+    return write_set(tmp_path_factory.mktemp("protein"), 60, 5)
+
+
+@pytest.fixture(scope="module")
+def residue_tagger(protein_data, tmp_path_factory) -> Path:
+    from lstmtext.cli import app
+
+    out = tmp_path_factory.mktemp("residues") / "out"
+    sets = [a for s in TINY for a in ("--set", s)]
+    r = runner.invoke(app, ["train", "tag", "--train", str(protein_data["sequences"]), "--labels",
+                            str(protein_data["sampled"]), "--mask", str(protein_data["mask"]), "--output", str(out),
+                            "--epochs", "3", "--seed", "2", "--quiet", *sets])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_residue_tagger_trains_scores_and_predicts(residue_tagger, protein_data, tmp_path):
+    from lstmtext import bundle as bundle_io
+    from lstmtext.cli import app
+
+    b = bundle_io.read(residue_tagger, "ner")
+    assert b.config["input"] == "chars" and b.config["label_kind"] == "tokens"
+    assert b.config["casing_dim"] == 0 and b.config["char_encoder"] == "none" and not b.config["lowercase"]
+    # No --valid: the records marked VALIDATION=True were the validation set.
+    metrics = json.loads((residue_tagger / "model-best" / "metrics.json").read_text())
+    args = ["evaluate", str(residue_tagger), str(protein_data["sequences"]), "--labels", str(protein_data["sampled"]),
+            "--mask", str(protein_data["mask"]), "--json"]
+    r = runner.invoke(app, args + ["--records", "validation"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["q3"] == pytest.approx(metrics["accuracy"]) and result["q3"] == result["accuracy"]
+    assert result["q3"] > 45 and set(result["per_label"]) == {"C", "E", "H"} and result["masked"] > 0
+    sents, validation = fasta.read_labelled(protein_data["sequences"], protein_data["sampled"], protein_data["mask"])
+    assert result["tokens"] == sum(t is not None for s, v in zip(sents, validation) if v for t in s.tags)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0 and json.loads(r.stdout)["sentences"] == 60
+
+    # FASTA in, FASTA out (ids kept, one label per residue); one sequence a line in, JSONL out.
+    dest = tmp_path / "pred.fasta"
+    r = runner.invoke(app, ["predict", str(residue_tagger), "--input", str(protein_data["sequences"]),
+                            "--output", str(dest)])
+    assert r.exit_code == 0, r.output
+    pred = fasta.read_records(dest)
+    seqs = fasta.read_records(protein_data["sequences"])
+    assert [p.id for p in pred] == [s.id for s in seqs]
+    assert all(len(p.sequence) == len(s.sequence) and set(p.sequence) <= {"C", "E", "H"} for p, s in zip(pred, seqs))
+    long = seqs[0].sequence * 9  # hundreds of residues: tagged in windows of max_length (24)
+    r = runner.invoke(app, ["predict", str(residue_tagger), seqs[1].sequence, "", long])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert rows[0]["labels"] == pred[1].sequence and rows[1] == {"id": "2", "sequence": "", "labels": ""}
+    assert len(rows[2]["labels"]) == len(long)
+    r = runner.invoke(app, ["predict", str(residue_tagger), "--input", str(protein_data["sequences"]), "--format",
+                            "jsonl"])
+    assert json.loads(r.stdout.splitlines()[0])["id"] == seqs[0].id
+
+    # Bad input: one line naming file and record, non-zero exit, an existing output left as it was.
+    bad = tmp_path / "bad.fasta"
+    bad.write_text(">x1\nMKV\n>x2\n\n>x3\nMKV\n")
+    r = runner.invoke(app, ["predict", str(residue_tagger), "--input", str(bad), "--output", str(dest)])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "bad.fasta:3: record 'x2' has an empty sequence" in " ".join(r.output.split())
+    assert fasta.read_records(dest)[0].id == seqs[0].id
+    short = tmp_path / "short.fasta"
+    short.write_text("\n".join(protein_data["sampled"].read_text().splitlines()[:-2]) + "\n")
+    r = runner.invoke(app, args[:4] + [str(short), "--json"])
+    assert r.exit_code != 0 and "short.fasta: 59 records, but sequences.fasta has 60" in " ".join(r.output.split())
+    odd = tmp_path / "odd.fasta"
+    odd.write_text(protein_data["sampled"].read_text().replace("SET=train VALIDATION=True\nC", "SET=train "
+                                                                "VALIDATION=True\nG", 1))
+    r = runner.invoke(app, args[:4] + [str(odd)])
+    assert r.exit_code != 0 and "label 'G' was never seen in training" in r.output and "Traceback" not in r.output
+
+
+def test_character_runtimes_agree(residue_tagger, protein_data, tmp_path):
+    from lstmtext import bundle as bundle_io
+    from lstmtext.ner.api import load
+
+    b = bundle_io.read(residue_tagger, "ner")
+    seqs = [r.sequence for r in fasta.read_records(protein_data["sequences"])[:7]]
+    np_tags = load(b, "numpy").tag(seqs)
+    assert load(b, "keras").tag(seqs) == np_tags
+    assert [load(b, "numpy", batch_size=1).tag([s])[0] for s in seqs] == np_tags
+    from lstmtext.export import export_litert
+
+    export_litert(residue_tagger, tmp_path / "lite")
+    lite = load(bundle_io.read(tmp_path / "lite"), "lite")
+    assert lite.runtime == "lite" and lite.tag(seqs) == np_tags

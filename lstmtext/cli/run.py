@@ -57,6 +57,12 @@ def register(app: typer.Typer) -> None:
         word_column: Optional[int] = typer.Option(None, "--word-column", help="ner: word column (1-based)."),
         tag_column: Optional[int] = typer.Option(None, "--tag-column", help="ner: gold tag column (1-based)."),
         scheme: Optional[str] = typer.Option(None, "--scheme", help="ner: iob1, iob2 or bioes."),
+        labels: Optional[List[Path]] = typer.Option(None, "--labels", help="character tagger: FASTA labels for "
+                                                    "each FASTA sequence file."),
+        mask: Optional[List[Path]] = typer.Option(None, "--mask", help="character tagger: FASTA masks (0: "
+                                                  "not scored) for each FASTA sequence file."),
+        records: Optional[str] = typer.Option(None, "--records", help="character tagger: all (default), "
+                                              "validation (headers VALIDATION=True) or train."),
         runtime: Optional[str] = typer.Option(None, "--runtime", help="keras, lite or numpy (default: keras "
                                               "for lm, auto for ner and translate): score the LiteRT parts, "
                                               "e.g. after quantisation."),
@@ -73,7 +79,9 @@ def register(app: typer.Typer) -> None:
         if runtime == "keras" or (b.task == "lm" and runtime is None):
             load_keras()  # the light runtimes (the tagger's and translator's default) need no TensorFlow
         extra = {k: v for k, v in dict(source=source, target=target, beam=beam, word_column=word_column,
-                                       tag_column=tag_column, scheme=scheme, runtime=runtime).items()
+                                       tag_column=tag_column, scheme=scheme, runtime=runtime, records=records,
+                                       labels=[str(p) for p in labels] if labels else None,
+                                       mask=[str(p) for p in mask] if mask else None).items()
                  if v is not None}
         result = api(b.task).evaluate(b, EvalOptions(files=list(files or []), encoding=encoding,
                                                      batch_size=batch_size, extra=extra))
@@ -112,7 +120,8 @@ def register(app: typer.Typer) -> None:
         input: Optional[str] = typer.Option(None, "--input", "-i", help="Input file, - for stdin."),
         output: str = typer.Option("-", "--output", "-o", help="Output file, - for stdout."),
         format: Optional[str] = typer.Option(None, "--format", "-f",
-                                             help="lm: text|jsonl; ner: jsonl|conll|text; translate: text|jsonl."),
+                                             help="lm: text|jsonl; ner: jsonl|conll|text (character "
+                                                  "taggers: fasta|jsonl); translate: text|jsonl."),
         top_k: int = typer.Option(5, "--top-k", help="lm: next words per line."),
         beam: int = typer.Option(5, "--beam", help="translate: beam size (1 = greedy)."),
         nbest: int = typer.Option(1, "--nbest", help="translate: hypotheses per line (jsonl)."),

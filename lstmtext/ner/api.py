@@ -93,7 +93,9 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     schemes_used = []
     problems = _Problems(policy)
     t0 = time.perf_counter()
-    for path in options.files:
+    if tagger.input == "chars":
+        _score_fasta(tagger, options, counter, window)
+    for path in options.files if tagger.input != "chars" else ():
         # Two streaming passes (detect the scheme, then tag in windows) keep
         # memory bounded whatever the file's size.
         scheme = None
@@ -126,7 +128,9 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     if spans:
         result["scheme"] = schemes_used[0] if len(set(schemes_used)) == 1 else schemes_used
     else:
-        result = {"label_kind": labels.TOKENS, **result}
+        # Q3 (Q8) for three (eight) residue states: the field's name for per-residue accuracy.
+        q = {f"q{len(tagger.vocab.tags)}": result["accuracy"]} if tagger.input == "chars" else {}
+        result = {"label_kind": labels.TOKENS, **q, **result}
     result["scale"] = "percent (0-100)"
     result["tokens_per_s"] = result["tokens"] / max(seconds, 1e-9)
     if problems.count:
@@ -135,13 +139,48 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     return result
 
 
-def check_known(sent: Sentence, known: dict, path) -> None:
+RECORDS = ("all", "validation", "train")
+
+
+def _score_fasta(tagger, options: EvalOptions, counter: LabelCounter, window: int) -> None:
+    """Score a character tagger on FASTA files with their ``labels`` (and ``mask``) files, matched by position.
+
+    ``extra["records"]``: ``all`` (default), ``validation`` (headers marked
+    ``VALIDATION=True``) or ``train`` (the others).
+    """
+    from lstmtext.ner import fasta
+
+    extra = options.extra or {}
+    label_files, mask_files = list(extra.get("labels") or []), list(extra.get("mask") or [])
+    which = extra.get("records") or "all"
+    if which not in RECORDS:
+        raise UsageError(f"unknown --records '{which}' ({', '.join(RECORDS)})")
+    if len(label_files) != len(options.files) or (mask_files and len(mask_files) != len(options.files)):
+        raise UsageError("a character tagger scores FASTA sequences: give one --labels file (and optionally one "
+                         "--mask file) for each sequence file")
+    for k, path in enumerate(options.files):
+        if not fasta.is_fasta(path):
+            raise DataError("a character tagger scores FASTA sequences ('>ID' headers) with --labels", path)
+        sentences, validation = fasta.read_labelled(path, label_files[k], mask_files[k] if mask_files else None,
+                                                    options.encoding)
+        chosen = [s for s, v in zip(sentences, validation) if which == "all" or v == (which == "validation")]
+        for sent in chosen:
+            check_known(sent, tagger.vocab.tag_index, label_files[k], record=True)
+        for i in range(0, len(chosen), window):
+            part = chosen[i: i + window]
+            for sent, tags in zip(part, tagger.tag([s.tokens for s in part])):
+                counter.update(sent.tags, tags)
+
+
+def check_known(sent: Sentence, known: dict, path, record: bool = False) -> None:
     """Refuse a gold per-token label the model never saw in training (it could only be scored wrong)."""
     for i, tag in enumerate(sent.tags or ()):
         if tag is not None and tag not in known:
             line = (sent.line + i if sent.lines is not None else sent.line) if sent.line else None
             shown = ", ".join(list(known)[:20]) + (" ..." if len(known) > 20 else "")
-            raise DataError(f"label '{tag}' was never seen in training (the model knows {shown})", path, line)
+            where = f"record '{sent.text}', residue {i + 1}: " if record else ""
+            raise DataError(f"{where}label '{tag}' was never seen in training (the model knows {shown})", path,
+                            None if record else line)
 
 
 def _peek_format(first: list[str], input_path: str | None) -> str:
@@ -292,6 +331,9 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
     tagger = load(bundle, options.runtime, options.batch_size)
     name = str(extra.get("input_path") or "<input>")
     numbered = ((i, line.rstrip("\r\n")) for i, line in enumerate(lines, start=1))
+    if tagger.input == "chars":
+        yield from _predict_sequences(tagger, numbered, options, name)
+        return
     head = list(itertools.islice(numbered, 200))
     if fmt_in == "auto":
         fmt_in = _peek_format([line for _, line in head], extra.get("input_path"))
@@ -316,6 +358,50 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
                                  [s.features for s in sentences] if tagger.feature_columns else None))
         for kind, item in chunk:
             yield from _render(kind, item, next(tagged) if kind == "sentence" else None, fmt, fmt_in, tagger.kind)
+
+
+SEQUENCE_FORMATS = ("fasta", "jsonl")
+
+
+def _predict_sequences(tagger, numbered: Iterator[tuple[int, str]], options: PredictOptions,
+                       name: str) -> Iterator[str]:
+    """A character tagger's predictions: FASTA in (``>ID`` headers) or one sequence a line.
+
+    Output ``fasta`` (the default for FASTA input: each record's id and its
+    labels, one per residue) or ``jsonl`` (the default for lines:
+    ``{"id", "sequence", "labels"}``, ``id`` the FASTA id or the line number).
+    A blank input line gives an empty record; an empty FASTA record, or a
+    character that is no residue letter, stops with its record and line.
+    Records are tagged ``window`` at a time, each in windows of
+    ``max_length`` residues, so memory stays bounded.
+    """
+    from lstmtext.ner import fasta
+
+    if options.format is not None and options.format not in SEQUENCE_FORMATS:
+        raise UsageError(f"unknown output format '{options.format}' for a character tagger (fasta or jsonl)")
+    head = list(itertools.islice(numbered, 50))
+    lines = itertools.chain(head, numbered)
+    is_fasta = next((line for _, line in head if line.strip()), "").lstrip().startswith(">")
+    fmt = options.format or ("fasta" if is_fasta else "jsonl")
+    if is_fasta:
+        records = fasta.iter_records(lines, name)
+    else:
+        records = (fasta.Record(str(n), "", "".join(line.split()), n) for n, line in lines)
+    window = int((options.extra or {}).get("window") or WINDOW)
+    while True:
+        chunk = list(itertools.islice(records, window))
+        if not chunk:
+            return
+        for r in chunk:
+            if r.sequence or is_fasta:
+                fasta.check_sequence(r, name)
+        found = tagger.tag([r.sequence for r in chunk])
+        for r, tags in zip(chunk, found):
+            labels_ = "".join(tags)
+            if fmt == "fasta":
+                yield from fasta.format_record(f"{r.id} {r.description}".rstrip(), labels_)
+            else:
+                yield json.dumps({"id": r.id, "sequence": r.sequence, "labels": labels_}, ensure_ascii=False)
 
 
 def info(bundle: Bundle) -> dict:

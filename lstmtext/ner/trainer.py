@@ -232,6 +232,8 @@ def train(options, reporter) -> dict:
                 config = ner_init.init_config(config, init, options)
         if any(fasta.is_fasta(p) for p in options.train) and config.input != "chars":
             config = dataclasses.replace(config, input="chars")  # FASTA holds sequences of characters
+        if config.input == "chars" and not all(fasta.is_fasta(p) for p in options.train):
+            raise UsageError("input = chars trains on FASTA sequences with --labels (and --mask)")
         config, forced = _input_settings(config)
         train_corpora = read_corpora(options.train, config, options.encoding, reporter,
                                      (options.extra or {}).get("labels"), (options.extra or {}).get("mask"))
