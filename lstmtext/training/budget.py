@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import time
 
 from lstmtext.errors import UsageError
@@ -57,8 +58,9 @@ from lstmtext.errors import UsageError
 # The plan is made after this many steps or this many seconds of steps, whichever comes first.
 PROBE_STEPS = 20
 PROBE_SECONDS = 30.0
-# Steady steps (after the run's first) measured before a budget can be judged too short.
-MIN_STEADY_STEPS = 2
+# Steady steps (after the run's first) measured before the probe may end on time alone, and
+# before a budget can be judged too short (unless the deadline has long passed).
+MIN_STEADY_STEPS = 5
 # Building the LiteRT parts after training took 4.7-8.9 s for the shipped models
 # (5-25 MB of weights) on this project's 2-core CPU; kept free at the budget's end.
 LITE_RESERVE_SECONDS = 10.0
@@ -166,6 +168,20 @@ class BudgetPlanner:
         self.t_epoch = time.monotonic()
         self.t_first = None  # end of this epoch's first step
         self.epoch_steps = 0
+        self.gaps: list[float] = []  # seconds of each step after the epoch's first
+
+    def _typical_rate(self) -> tuple[float, float]:
+        """``(median, fastest)`` seconds per steady step so far (for the first plan).
+
+        A step that meets a new input shape (the translator's length buckets)
+        compiles again and takes many times longer than the rest; the median
+        leaves those out, and the too-short verdict uses the fastest step, so
+        compiling never refuses a budget that the steps themselves fit.
+        """
+        if len(self.gaps) >= 3:
+            return statistics.median(self.gaps), min(self.gaps)
+        rate = self._rate() or 0.0
+        return rate, min(self.gaps, default=rate)
 
     def _rate(self) -> float | None:
         """Seconds per steady step in the running epoch (its first step left out)."""
@@ -182,6 +198,8 @@ class BudgetPlanner:
             UsageError: the budget is too short for the running epoch (see the module's rule 2).
         """
         now = time.monotonic()
+        if self.epoch_steps:
+            self.gaps.append(now - self.t_last)
         self.epoch_steps += 1
         self.t_last = now
         if self.epoch_steps == 1:
@@ -193,7 +211,8 @@ class BudgetPlanner:
                 self._probe_done = True
             else:
                 steady = self.epoch_steps - 1  # this epoch's steps after its first
-                probe_over = steady >= PROBE_STEPS or now - self.t_epoch >= PROBE_SECONDS or left <= 0
+                probe_over = (steady >= PROBE_STEPS or left <= 0
+                              or (now - self.t_epoch >= PROBE_SECONDS and steady >= MIN_STEADY_STEPS))
                 # Past the deadline before the plan: a few more steps make the
                 # estimate in the too-short message a measurement, not a guess.
                 if probe_over or (late and (steady >= MIN_STEADY_STEPS or now - self.deadline > PROBE_SECONDS)):
@@ -210,13 +229,15 @@ class BudgetPlanner:
     def _probe(self, now: float, left: int) -> None:
         """The first plan, from the steps measured so far."""
         self._probe_done = True
-        rate = self._rate() or 0.0
+        rate, fastest = self._typical_rate()
         steps = self.steps or self.epoch_steps
         epoch_estimate = steps * rate
         epoch_end = now + max(left, 0) * rate
         # Judged while steps are left: an epoch whose steps are all done is
-        # validated and saved (a little late) rather than thrown away.
-        if self.epoch_seconds is None and left > 0 and epoch_end > self.deadline:
+        # validated and saved (a little late) rather than thrown away. Too short
+        # means too short even at the fastest step measured.
+        if self.epoch_seconds is None and left > 0 and now + left * fastest > self.deadline:
+            epoch_estimate, epoch_end = steps * fastest, now + left * fastest
             measured = self.epoch_steps - 1 if self.epoch_steps > 1 else 1
             total = epoch_end - self.started
             overhead = total - epoch_estimate  # reading data, building the model, compiling the step
