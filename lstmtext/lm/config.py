@@ -72,7 +72,8 @@ class LMConfig:
                           "validation and saved bundles use the average (0: off; Merity et al. use 5)")
     variable_bptt: bool = option(False, "a new BPTT window length per batch: bptt with probability 0.95, else "
                                  "bptt/2, then drawn from N(that, 5) (at least 5), with the learning rate scaled "
-                                 "by length/bptt (Merity et al. 2017)")
+                                 "by length/bptt (Merity et al. 2017); with jit_compile each new length compiles "
+                                 "once more")
     patience: int | Auto = option(AUTO, "stop after this many epochs without a better validation perplexity "
                                   "(0: never; auto: 3)")
     jit_compile: bool = option(False, "compile training and evaluation steps with XLA (measured slower than "
