@@ -183,6 +183,31 @@ def test_weight_drop_is_one_dropconnect_mask_per_batch():
     assert layer.cell.recurrent_kernel is layer.weights[1]  # the variable is back after the call
 
 
+def test_weight_drop_hands_the_dropped_kernel_to_the_cudnn_path(monkeypatch):
+    """On a GPU keras' LSTM first tries the fused cuDNN kernel: it must get the dropped matrix, not the variable."""
+    import keras
+    from keras.src import backend
+
+    from lstmtext.layers.weight_drop_lstm import WeightDropLSTM
+
+    layer = WeightDropLSTM(6, weight_drop=0.5, seed=3, return_sequences=True)
+    x = np.ones((2, 4, 5), np.float32)
+    layer(x)
+    seen = []
+
+    def fused(*args, recurrent_kernel, **kwargs):
+        seen.append(recurrent_kernel)
+        raise NotImplementedError  # as on a machine without cuDNN: keras falls back to its loop
+
+    monkeypatch.setattr(backend, "lstm", fused)
+    layer(x, training=True)
+    layer(x)
+    dropped, plain = (np.asarray(k) for k in seen)
+    assert not isinstance(seen[0], keras.Variable) and isinstance(seen[1], keras.Variable)
+    assert (dropped == 0).mean() > 0.3 and not (plain == 0).any()
+    assert layer.use_cudnn == "auto" and layer.recurrent_dropout == 0
+
+
 def test_weight_drop_trains_the_recurrent_kernel():
     from lstmtext.lm.network import build_lm, compile_lm
 
