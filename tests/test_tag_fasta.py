@@ -255,6 +255,8 @@ def test_residue_tagger_trains_scores_and_predicts(residue_tagger, protein_data,
     r = runner.invoke(app, ["predict", str(residue_tagger), "--input", str(protein_data["sequences"]), "--format",
                             "jsonl"])
     assert json.loads(r.stdout.splitlines()[0])["id"] == seqs[0].id
+    r = runner.invoke(app, ["predict", str(residue_tagger), seqs[1].sequence, "--format", "text"])
+    assert r.stdout.splitlines() == [pred[1].sequence]
 
     # Bad input: one line naming file and record, non-zero exit, an existing output left as it was.
     bad = tmp_path / "bad.fasta"

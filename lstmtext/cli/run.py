@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         output: str = typer.Option("-", "--output", "-o", help="Output file, - for stdout."),
         format: Optional[str] = typer.Option(None, "--format", "-f",
                                              help="lm: text|jsonl; ner: jsonl|conll|text (character "
-                                                  "taggers: fasta|jsonl); translate: text|jsonl."),
+                                                  "taggers: fasta|jsonl|text); translate: text|jsonl."),
         top_k: int = typer.Option(5, "--top-k", help="lm: next words per line."),
         beam: int = typer.Option(5, "--beam", help="translate: beam size (1 = greedy)."),
         nbest: int = typer.Option(1, "--nbest", help="translate: hypotheses per line (jsonl)."),

@@ -360,7 +360,7 @@ def predict(bundle: Bundle, lines: Iterable[str], options: PredictOptions) -> It
             yield from _render(kind, item, next(tagged) if kind == "sentence" else None, fmt, fmt_in, tagger.kind)
 
 
-SEQUENCE_FORMATS = ("fasta", "jsonl")
+SEQUENCE_FORMATS = ("fasta", "jsonl", "text")
 
 
 def _predict_sequences(tagger, numbered: Iterator[tuple[int, str]], options: PredictOptions,
@@ -369,7 +369,8 @@ def _predict_sequences(tagger, numbered: Iterator[tuple[int, str]], options: Pre
 
     Output ``fasta`` (the default for FASTA input: each record's id and its
     labels, one per residue) or ``jsonl`` (the default for lines:
-    ``{"id", "sequence", "labels"}``, ``id`` the FASTA id or the line number).
+    ``{"id", "sequence", "labels"}``, ``id`` the FASTA id or the line number)
+    or ``text`` (the labels alone, a line per sequence).
     A blank input line gives an empty record; an empty FASTA record, or a
     character that is no residue letter, stops with its record and line.
     Records are tagged ``window`` at a time, each in windows of
@@ -378,7 +379,7 @@ def _predict_sequences(tagger, numbered: Iterator[tuple[int, str]], options: Pre
     from lstmtext.ner import fasta
 
     if options.format is not None and options.format not in SEQUENCE_FORMATS:
-        raise UsageError(f"unknown output format '{options.format}' for a character tagger (fasta or jsonl)")
+        raise UsageError(f"unknown output format '{options.format}' for a character tagger (fasta, jsonl or text)")
     head = list(itertools.islice(numbered, 50))
     lines = itertools.chain(head, numbered)
     is_fasta = next((line for _, line in head if line.strip()), "").lstrip().startswith(">")
@@ -400,6 +401,8 @@ def _predict_sequences(tagger, numbered: Iterator[tuple[int, str]], options: Pre
             labels_ = "".join(tags)
             if fmt == "fasta":
                 yield from fasta.format_record(f"{r.id} {r.description}".rstrip(), labels_)
+            elif fmt == "text":
+                yield labels_
             else:
                 yield json.dumps({"id": r.id, "sequence": r.sequence, "labels": labels_}, ensure_ascii=False)
 

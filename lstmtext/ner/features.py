@@ -19,6 +19,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from lstmtext.errors import BundleError
+from lstmtext.ner import labels, schemes
+from lstmtext.ner.config import parse_columns
+
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 # Target id of a real token without a label (a masked residue): the loss and
@@ -217,3 +221,23 @@ def encode_tags(vocab: Vocab, batch: Sequence[Sequence[str]], T: int) -> np.ndar
     for b, tags in enumerate(batch):
         out[b, : len(tags)] = [MASKED if t is None else vocab.tag_index[t] for t in tags]
     return out
+
+
+def load_vocab(bundle) -> Vocab:
+    """The bundle's vocabulary (words, characters, tags), validated."""
+    data = bundle.json("vocab.json")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("words", "chars", "tags")):
+        raise BundleError(f"{bundle.path}: vocab.json is missing or malformed")
+    features = data.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(v, list) for v in features):
+        raise BundleError(f"{bundle.path}: vocab.json: 'features' must be a list of lists")
+    if len(features) != len(parse_columns(bundle.config.get("feature_columns", ""))):
+        raise BundleError(f"{bundle.path}: vocab.json has {len(features)} feature inventories, config.json "
+                          f"names feature_columns {bundle.config.get('feature_columns', '')!r}")
+    vocab = Vocab.from_json(data, bundle.config)
+    if labels.kind_of(bundle.config) == labels.SPANS:
+        try:
+            [schemes.split_tag(t) for t in vocab.tags]
+        except ValueError as exc:
+            raise BundleError(f"{bundle.path}: vocab.json: {exc}") from None
+    return vocab

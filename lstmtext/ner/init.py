@@ -55,7 +55,7 @@ def merge_vocabulary(bundle, new: Vocab, meta: dict, train_data, reporter) -> tu
     Raises:
         BundleError: the bundle cannot represent the data.
     """
-    from lstmtext.ner.tagger import load_vocab
+    from lstmtext.ner.features import load_vocab
 
     old = load_vocab(bundle)
     tokens = [t for toks, _ in train_data for t in toks]

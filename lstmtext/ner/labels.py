@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from lstmtext.errors import DataError
-from lstmtext.ner.schemes import split_tag
+from lstmtext.ner.schemes import allowed, split_tag
 
 SPANS, TOKENS = "spans", "tokens"
 
@@ -66,3 +66,10 @@ def kind_of(config: dict) -> str:
 def label_set(sequences: Iterable[Sequence[str | None]]) -> list[str]:
     """The distinct labels of per-token data, sorted (``None``, a masked position, is left out)."""
     return sorted({t for tags in sequences for t in tags if t is not None})
+
+
+def constraints_for(vocab, config: dict) -> tuple | None:
+    """CRF constraints of a tagger's internal tag set (none for per-token labels: any label may follow any)."""
+    if config.get("head", "crf") != "crf" or kind_of(config) == TOKENS:
+        return None
+    return allowed(vocab.tags, config.get("tag_scheme", "bioes"))

@@ -1,4 +1,8 @@
-"""The tagger's LiteRT part: emission scores for a padded batch.
+"""The tagger's LiteRT runtime: the emissions part it exports, and tagging with it.
+
+Built by ``lstmtext export`` and at the end of training (the part registry,
+:mod:`lstmtext.lite.convert`, finds it as ``lstmtext.lite.ner``, which
+re-exports this module); TensorFlow is needed to build it, never to run it.
 
 Signature ``emissions``: ``words`` (B, T), ``casing`` (B, T) when the model
 has a casing feature, ``chars`` (B, T, C) when it has character features,
@@ -36,8 +40,9 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
     ``bundle`` unless given.
     """
     from lstmtext.lite.convert import constants, lstm_sequence, tf
-    from lstmtext.ner.network import NumpyTagger
-    from lstmtext.ner.tagger import constraints_for, load_vocab
+    from lstmtext.ner.features import load_vocab
+    from lstmtext.ner.labels import constraints_for
+    from lstmtext.ner.runtime_numpy import NumpyTagger
 
     t = tf()
     vocab = vocab if vocab is not None else load_vocab(bundle)
@@ -104,7 +109,7 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
 class LiteTaggerNet:
     """Tags encoded batches with the LiteRT emissions part and NumPy Viterbi.
 
-    Same interface as :class:`lstmtext.ner.network.NumpyTagger` (``tag``).
+    Same interface as :class:`lstmtext.ner.runtime_numpy.NumpyTagger` (``tag``).
     """
 
     def __init__(self, bundle, config: dict, parts: dict):

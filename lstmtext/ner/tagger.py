@@ -1,4 +1,11 @@
-"""A trained tagger loaded from a bundle, tagging batches of sentences."""
+"""A trained tagger loaded from a bundle: picks a runtime and tags sentences of any length in batches.
+
+The runtimes (:mod:`lstmtext.ner.runtime_numpy`, :mod:`lstmtext.ner.runtime_lite`,
+or the Keras model of :mod:`lstmtext.ner.network`) all take the encoded
+arrays of :func:`lstmtext.ner.features.encode` and return tag ids; this
+module sorts sentences into batches, cuts long ones into windows and turns
+ids back into tags in the requested scheme.
+"""
 
 from __future__ import annotations
 
@@ -10,40 +17,12 @@ from lstmtext.bundle import Bundle
 from lstmtext.errors import BundleError, UsageError
 from lstmtext.lite.runtime import LITE_MAX_BATCH
 from lstmtext.ner import labels, schemes
-from lstmtext.ner.features import Vocab, encode
+from lstmtext.ner.features import Vocab, encode, load_vocab  # noqa: F401 (load_vocab: imported from here too)
+from lstmtext.ner.labels import constraints_for
 
 RUNTIMES = ("auto", "lite", "numpy", "keras")
 # Padded tokens per tagging batch at most: a batch of long sequences holds fewer of them.
 MAX_BATCH_TOKENS = 32_768
-
-
-def load_vocab(bundle: Bundle) -> Vocab:
-    """The bundle's vocabulary (words, characters, tags), validated."""
-    data = bundle.json("vocab.json")
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("words", "chars", "tags")):
-        raise BundleError(f"{bundle.path}: vocab.json is missing or malformed")
-    features = data.get("features", [])
-    if not isinstance(features, list) or not all(isinstance(v, list) for v in features):
-        raise BundleError(f"{bundle.path}: vocab.json: 'features' must be a list of lists")
-    from lstmtext.ner.config import parse_columns
-
-    if len(features) != len(parse_columns(bundle.config.get("feature_columns", ""))):
-        raise BundleError(f"{bundle.path}: vocab.json has {len(features)} feature inventories, config.json "
-                          f"names feature_columns {bundle.config.get('feature_columns', '')!r}")
-    vocab = Vocab.from_json(data, bundle.config)
-    if labels.kind_of(bundle.config) == labels.SPANS:
-        try:
-            [schemes.split_tag(t) for t in vocab.tags]
-        except ValueError as exc:
-            raise BundleError(f"{bundle.path}: vocab.json: {exc}") from None
-    return vocab
-
-
-def constraints_for(vocab: Vocab, config: dict) -> tuple | None:
-    """CRF constraints of a tagger's internal tag set (none for per-token labels: any label may follow any)."""
-    if config.get("head", "crf") != "crf" or labels.kind_of(config) == labels.TOKENS:
-        return None
-    return schemes.allowed(vocab.tags, config.get("tag_scheme", "bioes"))
 
 
 def windows(length: int, size: int) -> list[tuple[int, int, int, int]]:
@@ -143,7 +122,8 @@ class Tagger:
                       sorted({schemes.split_tag(t)[1] for t in self.vocab.tags if t != "O"}))
         self.batch_size = int(batch_size or self.config.get("eval_batch_size", 256))
         self.constraints = constraints_for(self.vocab, self.config)
-        from lstmtext.lite import ner as lite_ner, runtime as lite
+        from lstmtext.lite import runtime as lite
+        from lstmtext.ner import runtime_lite as lite_ner
 
         self._weights_runner = None
         loaded = lite.choose(bundle, runtime, {"emissions": lite_ner.signature(self.config)}, lite.note)
@@ -156,7 +136,7 @@ class Tagger:
 
     def _weights_net(self):
         """The NumPy (or Keras) runtime over ``weights.h5``, loaded once."""
-        from lstmtext.ner.network import NumpyTagger
+        from lstmtext.ner.runtime_numpy import NumpyTagger
         from lstmtext.weights import load_arrays
 
         if self._weights_runner is None:
@@ -211,7 +191,8 @@ class _KerasRunner:
 
     def __init__(self, arrays, config: dict, vocab: Vocab, constraints, source: str):
         from lstmtext.ner.config import NERConfig
-        from lstmtext.ner.network import NumpyTagger, build_model
+        from lstmtext.ner.network import build_model
+        from lstmtext.ner.runtime_numpy import NumpyTagger
         from lstmtext.weights import assign_model_weights
 
         known = set(NERConfig.__dataclass_fields__)

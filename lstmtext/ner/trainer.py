@@ -146,8 +146,9 @@ class NERTask:
             yield Batch(x, y, int(sum(len(t) for t in tokens)))
 
     def numpy_tagger(self):
-        from lstmtext.ner.network import NumpyTagger, model_arrays
-        from lstmtext.ner.tagger import constraints_for
+        from lstmtext.ner.labels import constraints_for
+        from lstmtext.ner.network import model_arrays
+        from lstmtext.ner.runtime_numpy import NumpyTagger
 
         return NumpyTagger(model_arrays(self.model), dataclasses.asdict(self.config), self.vocab,
                            constraints_for(self.vocab, dataclasses.asdict(self.config)))
@@ -288,7 +289,7 @@ def train(options, reporter) -> dict:
         dist.check_same("vocabulary and training data", [vocab.to_json(), train_data])
         dist.per_replica_batch(config.batch_size)  # the global batch must divide over the replicas
         with dist.scope():
-            from lstmtext.ner.tagger import constraints_for
+            from lstmtext.ner.labels import constraints_for
 
             masked = any(t is None for _, tags in train_data for t in tags)
             model = build_model(config, vocab, constraints_for(vocab, dataclasses.asdict(config)), embeddings,

@@ -1,0 +1,192 @@
+"""The tagger's NumPy runtime: the network's forward pass and Viterbi decoding over saved arrays.
+
+Tagging a file needs neither TensorFlow nor JAX, which makes process start
+cheap and keeps inference deterministic. The layer names read here are the
+ones :func:`lstmtext.ner.network.build_model` gives, so the arrays of
+``weights.h5`` (or of a model in training) drive it directly.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from lstmtext.errors import BundleError
+from lstmtext.ner.features import Vocab
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # stable for large |x|
+
+
+def lstm_numpy(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray,
+               bias: np.ndarray, reverse: bool = False, return_sequences: bool = True) -> np.ndarray:
+    """A Keras LSTM (gates i, f, c, o; sigmoid and tanh) over right-padded sequences.
+
+    Padded steps leave the state unchanged, as Keras' masking does; the
+    reverse direction therefore starts at each sentence's own last token.
+    """
+    B, T, _ = x.shape
+    H = recurrent.shape[0]
+    proj = (x.reshape(B * T, -1) @ kernel + bias).reshape(B, T, 4 * H)
+    h = np.zeros((B, H), np.float32)
+    c = np.zeros((B, H), np.float32)
+    out = np.zeros((B, T, H), np.float32) if return_sequences else None
+    steps = range(T - 1, -1, -1) if reverse else range(T)
+    for t in steps:
+        live = (t < lengths)[:, None]
+        z = proj[:, t] + h @ recurrent
+        i = _sigmoid(z[:, :H])
+        f = _sigmoid(z[:, H: 2 * H])
+        g = np.tanh(z[:, 2 * H: 3 * H])
+        o = _sigmoid(z[:, 3 * H:])
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        c = np.where(live, c_new, c)
+        h = np.where(live, h_new, h)
+        if out is not None:
+            out[:, t] = h
+    return out if return_sequences else h
+
+
+def one_blas_thread(active: bool = True):
+    """Limit NumPy's BLAS to one thread while tagging, when threadpoolctl is installed.
+
+    The LSTM's per-step products are small; on a busy machine a second BLAS
+    thread that waits for a core made them ten times slower in our
+    measurements, and one thread lost little on an idle machine.
+    """
+    import contextlib
+
+    if not active:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+class NumpyTagger:
+    """The tagger's forward pass and Viterbi decoding over saved arrays.
+
+    Args:
+        arrays: Variables by path, as read from ``weights.h5``.
+        config: The bundle's configuration dict.
+        vocab: The bundle's vocabulary.
+        constraints: ``(pairs, starts, ends)`` for the CRF penalties.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], config: dict, vocab: Vocab,
+                 constraints: tuple | None = None):
+        self.config = config
+        self.vocab = vocab
+        self.a = {self._short(k): v for k, v in arrays.items()}
+        self.head = config.get("head", "crf")
+        self.num_layers = int(config.get("num_layers", 1))
+        self.char_encoder = config.get("char_encoder", "cnn")
+        need = ["word_embedding/embeddings", "emissions/kernel", "emissions/bias"]
+        if self.head == "crf":
+            need += ["crf/transitions", "crf/start_transitions", "crf/end_transitions"]
+        for key in need:
+            if key not in self.a:
+                raise BundleError(f"weights lack variable '{key}'")
+        if self.head == "crf":
+            from lstmtext.layers.viterbi import constraint_matrices
+
+            pairs, starts, ends = constraints if constraints is not None else (None, None, None)
+            pt, ps, pe = constraint_matrices(len(vocab.tags), pairs, starts, ends)
+            self.trans = self.a["crf/transitions"] + pt
+            self.start = self.a["crf/start_transitions"] + ps
+            self.end = self.a["crf/end_transitions"] + pe
+
+    @staticmethod
+    def _short(path: str) -> str:
+        # Variable paths start with the model's name ("tagger/..."); sub-layer
+        # names below it are fixed by build_model.
+        parts = path.split("/")
+        return "/".join(parts[1:]) if parts[0] == "tagger" else path
+
+    def _chars(self, chars: np.ndarray) -> np.ndarray:
+        B, T, C = chars.shape
+        flat = chars.reshape(B * T, C)
+        real = flat[:, 0] != 0
+        # Each distinct spelling once: text repeats its words, and padding
+        # words need no features (they are zeros, as in the Keras layer).
+        uniq, inverse = np.unique(flat[real], axis=0, return_inverse=True)
+        out = np.zeros((B * T, self._char_dim()), np.float32)
+        if len(uniq):
+            out[real] = self._char_features(uniq)[inverse.reshape(-1)]
+        return out.reshape(B, T, -1)
+
+    def _char_dim(self) -> int:
+        if self.char_encoder == "cnn":
+            return self.a["char_encoder/char_conv/bias"].shape[0]
+        return 2 * self.a["char_encoder/char_bilstm/forward_char_lstm/lstm_cell/recurrent_kernel"].shape[0]
+
+    def _char_features(self, flat: np.ndarray) -> np.ndarray:
+        C = flat.shape[1]
+        mask = flat != 0
+        table = self.a["char_encoder/char_embedding/embeddings"]
+        if self.char_encoder == "cnn":
+            kernel = self.a["char_encoder/char_conv/kernel"]  # (k, E, F)
+            bias = self.a["char_encoder/char_conv/bias"]
+            k = kernel.shape[0]
+            left = (k - 1) // 2
+            # Convolution as table look-ups: embedding @ kernel[j] for every
+            # character, then shifted sums ("same" padding reads zeros).
+            proj = np.einsum("ve,kef->kvf", table, kernel)  # (k, V, F)
+            padded = np.pad(flat, ((0, 0), (left, k - 1 - left)), constant_values=-1)
+            h = np.zeros((flat.shape[0], C, kernel.shape[2]), np.float32) + bias
+            for j in range(k):
+                ids = padded[:, j: j + C]
+                h += np.where((ids >= 0)[:, :, None], proj[j][np.maximum(ids, 0)], 0.0)
+            h = np.tanh(h)
+            h = np.where(mask[:, :, None], h, -1e4).max(axis=1)
+        else:
+            emb = table[flat]
+            lengths = mask.sum(axis=1)
+            parts = []
+            for direction, rev in (("forward", False), ("backward", True)):
+                p = f"char_encoder/char_bilstm/{direction}_char_lstm/lstm_cell/"
+                parts.append(lstm_numpy(emb, lengths, self.a[p + "kernel"], self.a[p + "recurrent_kernel"],
+                                        self.a[p + "bias"], reverse=rev, return_sequences=False))
+            h = np.concatenate(parts, axis=-1)
+        return h.astype(np.float32)
+
+    def emissions(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Emission scores ``(B, T, num_tags)`` for encoded inputs."""
+        words = inputs["words"]
+        lengths = (words != 0).sum(axis=1)
+        feats = [self.a["word_embedding/embeddings"][words]]
+        if int(self.config.get("casing_dim", 0)):
+            feats.append(self.a["casing_embedding/embeddings"][inputs["casing"]])
+        if self.char_encoder != "none":
+            feats.append(self._chars(inputs["chars"]))
+        for f in range(len(self.vocab.features)):
+            feats.append(self.a[f"feature_embedding_{f}/embeddings"][inputs["feature_ids"][:, :, f]])
+        x = np.concatenate(feats, axis=-1).astype(np.float32)
+        for i in range(self.num_layers):
+            outs = []
+            for direction, rev in (("forward", False), ("backward", True)):
+                p = f"bilstm_{i}/{direction}_lstm_{i}/lstm_cell/"
+                outs.append(lstm_numpy(x, lengths, self.a[p + "kernel"], self.a[p + "recurrent_kernel"],
+                                       self.a[p + "bias"], reverse=rev))
+            x = np.concatenate(outs, axis=-1)
+        return x @ self.a["emissions/kernel"] + self.a["emissions/bias"]
+
+    def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
+        """Best tag ids per sentence."""
+        lengths = np.asarray(lengths)
+        if self.head == "crf":
+            from lstmtext.layers.viterbi import viterbi_numpy
+
+            return viterbi_numpy(emissions, lengths, self.trans, self.start, self.end)
+        best = emissions.argmax(axis=-1)
+        return [best[b, : lengths[b]] for b in range(len(lengths))]
+
+    def tag(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Tag ids for each sentence of an encoded batch."""
+        lengths = (inputs["words"] != 0).sum(axis=1)
+        with one_blas_thread():
+            return self.decode(self.emissions(inputs), lengths)
