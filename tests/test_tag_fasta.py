@@ -290,3 +290,14 @@ def test_character_runtimes_agree(residue_tagger, protein_data, tmp_path):
     export_litert(residue_tagger, tmp_path / "lite")
     lite = load(bundle_io.read(tmp_path / "lite"), "lite")
     assert lite.runtime == "lite" and lite.tag(seqs) == np_tags
+    # Predicting imports no TensorFlow, on either light runtime.
+    import subprocess
+    import sys
+
+    for model in (residue_tagger, tmp_path / "lite"):
+        code = ("import sys; from lstmtext.cli import app; from typer.testing import CliRunner; "
+                f"r = CliRunner().invoke(app, ['predict', {str(model)!r}, 'MKVLAAGG']); "
+                "assert r.exit_code == 0, r.output; assert 'tensorflow' not in sys.modules; print(r.stdout)")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert len(json.loads(done.stdout.splitlines()[0])["labels"]) == 8
