@@ -301,3 +301,18 @@ def test_character_runtimes_agree(residue_tagger, protein_data, tmp_path):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert len(json.loads(done.stdout.splitlines()[0])["labels"]) == 8
+
+
+def test_training_refuses_fasta_without_labels(protein_data, tmp_path):
+    from lstmtext.cli import app
+
+    base = ["train", "tag", "--train", str(protein_data["sequences"]), "--output", str(tmp_path / "out"), "--quiet"]
+    r = runner.invoke(app, base)
+    assert r.exit_code != 0 and "need as many --labels files, got 0" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, base + ["--labels", str(protein_data["sampled"]), "--valid", str(protein_data["sequences"])])
+    assert r.exit_code != 0 and "--valid-labels" in r.output
+    short = tmp_path / "short.fasta"
+    short.write_text("\n".join(protein_data["sampled"].read_text().splitlines()[:-2]) + "\n")
+    r = runner.invoke(app, base + ["--labels", str(short)])
+    assert r.exit_code != 0 and "59 records, but sequences.fasta has 60" in " ".join(r.output.split())
+    assert not (tmp_path / "out" / "model-best").exists()

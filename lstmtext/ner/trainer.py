@@ -20,21 +20,24 @@ from lstmtext.training.loop import Batch
 
 
 def read_corpora(paths, config: NERConfig, encoding: str, reporter, label_files=None,
-                 mask_files=None) -> list[Corpus]:
+                 mask_files=None, option: str = "--") -> list[Corpus]:
     """Read tagged files, reporting the scheme (or per-token labels) and any malformed lines.
 
     With ``label_kind = auto`` the first file decides the kind for the others.
     A FASTA file takes its labels (and mask) from ``label_files`` (and
     ``mask_files``), matched by position; its records marked
-    ``VALIDATION=True`` go to the corpus' ``held``.
+    ``VALIDATION=True`` go to the corpus' ``held``. ``option`` prefixes the
+    option names in messages (``--valid-`` for validation files).
     """
     out = []
     kind = config.label_kind
     fastas = [p for p in paths if fasta.is_fasta(p)]
     if fastas and len(label_files or []) != len(fastas):
-        raise UsageError(f"{len(fastas)} FASTA file(s) need as many --labels files, got {len(label_files or [])}")
+        raise UsageError(f"{len(fastas)} FASTA file(s) need as many {option}labels files, got "
+                         f"{len(label_files or [])}")
     if mask_files and len(mask_files) != len(fastas):
-        raise UsageError(f"{len(fastas)} FASTA file(s) need as many --mask files (or none), got {len(mask_files)}")
+        raise UsageError(f"{len(fastas)} FASTA file(s) need as many {option}mask files (or none), got "
+                         f"{len(mask_files)}")
     for path in paths:
         if fasta.is_fasta(path):
             k = fastas.index(path)
@@ -372,7 +375,7 @@ def _validation_sentences(options, config: NERConfig, train_corpora: list[Corpus
     extra = options.extra or {}
     if options.valid:
         valid_corpora = read_corpora(options.valid, config, options.encoding, reporter, extra.get("valid_labels"),
-                                     extra.get("valid_mask"))
+                                     extra.get("valid_mask"), "--valid-")
         return sentences, ([s for c in valid_corpora for s in c.sentences], valid_corpora[0].scheme), None
     held = [s for c in train_corpora for s in c.held]
     if held:  # FASTA records marked VALIDATION=True
