@@ -246,6 +246,17 @@ def test_activation_regularisation_adds_ar_and_tar_to_the_loss():
     assert losses[50.0, 100.0] == pytest.approx(losses[0.0, 0.0] + 50 * ar + 100 * tar, rel=1e-5)
 
 
+def test_tar_of_a_one_step_window_is_zero():
+    """The last window of a variable-BPTT epoch can be one step long: no differences, TAR 0 (not NaN)."""
+    from lstmtext.layers.activation_regularization import ActivationRegularization
+
+    h = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(np.float32)
+    layer = ActivationRegularization(alpha=2.0, beta=1.0)
+    assert float(layer.penalty(h[:, :1], h[:, :1])) == pytest.approx(2.0 * np.mean(h[:, :1] ** 2), rel=1e-5)
+    expected = 2.0 * np.mean(h ** 2) + np.mean((h[:, 1:] - h[:, :-1]) ** 2)
+    assert float(layer.penalty(h, h)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_activation_regularisation_shrinks_activations():
     import keras
 

@@ -46,7 +46,11 @@ class ActivationRegularization(keras.layers.Layer):
         if self.alpha:
             total = total + self.alpha * ops.mean(ops.square(dropped))
         if self.beta:
-            total = total + self.beta * ops.mean(ops.square(raw[:, 1:] - raw[:, :-1]))
+            # A one-step window (the last of a variable-length epoch can be) has no
+            # differences: its TAR is 0, not the NaN of an empty mean.
+            steps = ops.square(raw[:, 1:] - raw[:, :-1])
+            count = ops.cast(ops.shape(raw)[0] * (ops.shape(raw)[1] - 1) * ops.shape(raw)[2], "float32")
+            total = total + self.beta * ops.sum(steps) / ops.maximum(count, 1.0)
         return total
 
     def call(self, inputs, training=False):
