@@ -85,11 +85,15 @@ def test_step_schedule_follows_the_planned_epochs():
     assert planner.step_schedule(4, 0.5) == (4, 0.5)  # no plan yet
     planner.planned = 13
     assert planner.step_schedule(4, 0.5) == (4, 0.5)  # everything fits
-    planner.planned = 6
+    planner.planned = 9
     start, decay = planner.step_schedule(4, 0.5)
-    assert start == 2  # the same share of the run at the full rate
+    assert start == 3  # the same share of the run at the full rate
     # ... and the last planned epoch trains at the configured run's last rate
-    assert decay ** (6 - start) == pytest.approx(0.5 ** (13 - 4))
+    assert decay ** (9 - start) == pytest.approx(0.5 ** (13 - 4))
+    # A short plan decays at most two halvings an epoch, not the whole way down.
+    planner.planned = 3
+    start, decay = planner.step_schedule(4, 0.5)
+    assert start == 1 and decay == pytest.approx(0.25)
 
 
 # ---------------------------------------------------------------- the loop, timed by a fake task
