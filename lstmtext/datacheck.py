@@ -202,9 +202,12 @@ def _holdout_report(n: int, unit: str, holdout) -> dict:
 
 # ---------------------------------------------------------------- tagger
 def _read_tagged(scan: _Scan, word_column: int, tag_column: int) -> tuple[list, list[str], str]:
-    """Sentences of a CoNLL or JSONL file read with ``on_malformed=warn``: ``(sentences, messages, scheme)``."""
+    """Sentences of a CoNLL or JSONL file read with ``on_malformed=warn``: ``(sentences, messages, scheme)``.
+
+    ``scheme`` is ``"tokens"`` for per-token labels (no span scheme to check).
+    """
     from lstmtext.errors import DataError
-    from lstmtext.ner import schemes
+    from lstmtext.ner import labels, schemes
     from lstmtext.ner.data import _Problems, is_jsonl, iter_conll, json_sentence
 
     problems = _Problems("warn")
@@ -226,6 +229,16 @@ def _read_tagged(scan: _Scan, word_column: int, tag_column: int) -> tuple[list, 
                 if s is not None:
                     sentences.append(s)
         else:
+            # Per-token labels (part of speech) are any strings: read without the span check first,
+            # and check spans only where the labels are spans (as training decides, labels.detect).
+            loose = [item for kind, item in iter_conll(numbered, scan.path, word_column, tag_column, "warn",
+                                                       _Problems("warn"), False) if kind == "sentence"]
+            try:
+                kind = labels.detect([s for s in loose if s.tags], scan.path) if loose else labels.SPANS
+            except DataError:  # mostly spans with some tags that do not parse: report those lines
+                kind = labels.SPANS
+            if kind == labels.TOKENS:
+                return loose, [], labels.TOKENS
             sentences = [item for kind, item in iter_conll(numbered, scan.path, word_column, tag_column, "warn",
                                                            problems) if kind == "sentence"]
     except DataError as exc:  # a column that does not exist: nothing else can be read
@@ -242,6 +255,7 @@ def _check_ner(train: list[_Scan], valid: list[_Scan], warnings: list[str], word
     from lstmtext.training import auto, holdout
 
     report: dict[str, Any] = {}
+    kinds: dict[str, bool] = {}
     all_train = []
     for role, scans in (("train", train), ("valid", valid)):
         sentences_all = []
@@ -252,6 +266,10 @@ def _check_ner(train: list[_Scan], valid: list[_Scan], warnings: list[str], word
                 warnings.append(f"{scan.path}: {m}" if not m.startswith(scan.path) else m)
             if not sentences:
                 warnings.append(f"{scan.path}: no tagged sentences read")
+                continue
+            report.setdefault("schemes", {})[scan.path] = scheme
+            if scheme == "tokens":  # per-token labels: no spans, no scheme
+                kinds["tokens"] = True
                 continue
             bad = [(s, p) for s in sentences if s.tags for p in schemes.violations(s.tags, scheme)]
             # Entities opened by I- (after O or another type) are IOB1's way; in a file whose
@@ -279,7 +297,8 @@ def _check_ner(train: list[_Scan], valid: list[_Scan], warnings: list[str], word
             all_train = sentences_all
         pairs = [(s.tokens, s.tags or ["O"] * len(s.tokens)) for s in sentences_all]
         stats = auto.TaggedStats.from_sentences(pairs)
-        per_type = collections.Counter(etype for _, tags in pairs for etype, _, _ in schemes.spans(tags))
+        per_type = collections.Counter() if stats.labels else collections.Counter(
+            etype for _, tags in pairs for etype, _, _ in schemes.spans(tags))
         entry = dataclasses.asdict(stats)
         entry["entities_per_type"] = dict(sorted(per_type.items()))
         entry["duplicate_sentences"] = _duplicates(tuple(s.tokens) for s in sentences_all)
@@ -291,7 +310,11 @@ def _check_ner(train: list[_Scan], valid: list[_Scan], warnings: list[str], word
     few = [f"{t} ({n})" for t, n in train_types.items() if n < FEW_ENTITIES]
     if few:
         warnings.append(f"entity types with fewer than {FEW_ENTITIES} training mentions: {', '.join(few)}")
-    if train and not train_types and all_train:
+    if kinds.get("tokens"):
+        counts = collections.Counter(t for s in all_train for t in s.tags or ())
+        report["label_kind"] = "tokens"
+        report["labels"] = dict(counts.most_common())
+    elif train and not train_types and all_train:
         warnings.append("the training data has no entities")
     if valid and "valid" in report:
         new = sorted(set(report["valid"]["entities_per_type"]) - set(train_types))

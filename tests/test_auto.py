@@ -285,6 +285,21 @@ def test_data_check_reports_tag_problems_with_counts(tmp_path: Path):
     assert report["valid"]["holdout"].startswith("impossible")
 
 
+def test_data_check_reads_per_token_labels_as_labels_not_bad_tags(tmp_path: Path):
+    """Part-of-speech tags are labels of their own: no 'invalid tag' lines, no scheme, a count per label."""
+    from lstmtext.datacheck import check
+
+    path = tmp_path / "pos.conll"
+    path.write_text("Anna NNP B-PER\nlives VBZ O\n. . O\n\n" * 12)
+    report = check("ner", [path], tag_column=2)
+    assert not [w for w in report["warnings"] if "invalid tag" in w or "malformed" in w], report["warnings"]
+    assert report["label_kind"] == "tokens" and report["labels"] == {"NNP": 12, "VBZ": 12, ".": 12}
+    assert report["train"]["labels"] == 3 and report["train"]["entities"] == 0
+    # The same file read at its entity column is span data as before.
+    spans = check("ner", [path])
+    assert spans["train"]["entities_per_type"] == {"PER": 12} and "label_kind" not in spans
+
+
 def test_data_check_pairs(tmp_path: Path):
     from lstmtext.datacheck import check
 

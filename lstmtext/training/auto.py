@@ -115,6 +115,8 @@ class TaggedStats:
         entities: Entity mentions (spans read as conlleval reads them).
         entity_types: Distinct entity types.
         longest: Tokens in the longest sentence.
+        labels: Distinct labels when they are per-token labels (part of
+            speech, residue states: not spans), else 0.
     """
 
     sentences: int = 0
@@ -124,6 +126,7 @@ class TaggedStats:
     entities: int = 0
     entity_types: int = 0
     longest: int = 0
+    labels: int = 0  # distinct per-token labels; 0 for span labels
 
     @classmethod
     def from_sentences(cls, sentences: Iterable[tuple[list[str], list[str]]]) -> "TaggedStats":
@@ -133,22 +136,33 @@ class TaggedStats:
         counts: collections.Counter = collections.Counter()
         n = tokens = entities = longest = 0
         types: set[str] = set()
+        labels: set[str] = set()
+        per_token = False
         for words, tags in sentences:
             n += 1
             tokens += len(words)
             longest = max(longest, len(words))
             counts.update("".join("0" if ch.isdigit() else ch for ch in w.lower()) for w in words)
-            found = spans(tags)
+            labels.update(t for t in tags if t is not None)
+            if per_token:
+                continue
+            try:
+                found = spans([t if t is not None else "O" for t in tags])
+            except ValueError:  # per-token labels (part of speech, residue states): no spans
+                per_token, entities = True, 0
+                types.clear()
+                continue
             entities += len(found)
             types.update(etype for etype, _, _ in found)
         return cls(sentences=n, tokens=tokens, types=len(counts),
                    types_twice=sum(1 for c in counts.values() if c >= 2), entities=entities,
-                   entity_types=len(types), longest=longest)
+                   entity_types=len(types), longest=longest, labels=len(labels) if per_token else 0)
 
     def describe(self) -> str:
+        what = (f"{_n(self.labels, 'label')} (per token)" if self.labels else
+                f"{self.entities:,} entities of {_n(self.entity_types, 'type')}")
         return (f"{_n(self.sentences, 'sentence')}, {_n(self.tokens, 'token')}, {_n(self.types, 'word type')} "
-                f"({self.types_twice:,} seen twice or more), {self.entities:,} entities of "
-                f"{_n(self.entity_types, 'type')}")
+                f"({self.types_twice:,} seen twice or more), {what}")
 
 
 @dataclass
