@@ -299,3 +299,25 @@ def test_feature_column_is_an_input_of_train_predict_and_evaluate(pos_data, tmp_
     assert r.exit_code != 0 and "feature column 2 does not exist" in r.output and "narrow.conll:1" in r.output
     r = runner.invoke(app, ["evaluate", str(out), str(narrow)])
     assert r.exit_code != 0 and "Traceback" not in r.output
+
+
+def test_batch_predictor_equals_predict_for_label_kinds_and_feature_columns(pos_tagger, pos_data, tmp_path):
+    """The engine-neutral batch predictor (Ray and Beam workers run it) gives predict's lines for
+    per-token labels and for a tagger that reads another column as an input."""
+    from lstmtext import bundle as bundle_io
+    from lstmtext.batch.predictor import Predictor
+    from lstmtext.ner import api
+    from lstmtext.tasks import PredictOptions
+
+    out = tmp_path / "chunker"
+    r = train_cli("--train", str(pos_data["train"]), "--valid", str(pos_data["valid"]), "--output", str(out),
+                  "--feature-column", "2", "--epochs", "1")
+    assert r.exit_code == 0, r.output
+    src = pos_data["valid"].read_text().splitlines()
+    records = [(i, line, None) for i, line in enumerate(src, start=1)]
+    for model in (pos_tagger, out):
+        options = PredictOptions(format="conll", runtime="numpy")
+        expected = list(api.predict(bundle_io.read(model, "ner"), src, options))
+        results = Predictor(model, options).run(records, "conll", "valid.txt")
+        assert not [x.error for x in results if x.error]
+        assert [line for x in results for line in x.outputs] == expected

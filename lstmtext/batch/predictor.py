@@ -220,6 +220,9 @@ class _NER:
             schemes.normalize_scheme(self.scheme)
         self.word_column = int(extra.get("word_column") or 1)
         self.tagger = load(bundle, options.runtime, options.batch_size)
+        if self.tagger.input == "chars":
+            raise UsageError("batch inference of character-sequence (FASTA) taggers is not supported yet: "
+                             "use lstmtext predict")
         self.window = WINDOW
 
     def _parse(self, numbered, input_format, name):
@@ -227,7 +230,8 @@ class _NER:
         from lstmtext.ner.api import _items
         from lstmtext.ner.data import _Problems
 
-        return list(_items(iter(numbered), input_format, self.word_column, _Problems("error"), name))
+        return list(_items(iter(numbered), input_format, self.word_column, _Problems("error"), name,
+                           self.tagger.feature_columns))
 
     def _tag(self, parsed: list[tuple[int, str, object]], fmt, input_format) -> list[Result]:
         from lstmtext.ner.api import _render
@@ -240,11 +244,12 @@ class _NER:
                 count += parsed[end][1] == "sentence"
                 end += 1
             chunk = parsed[k:end]
-            tagged = iter(self.tagger.tag([item.tokens for _, kind, item in chunk if kind == "sentence"],
-                                          self.scheme))
+            sentences = [item for _, kind, item in chunk if kind == "sentence"]
+            tagged = iter(self.tagger.tag([s.tokens for s in sentences], self.scheme,
+                                          [s.features for s in sentences] if self.tagger.feature_columns else None))
             for number, kind, item in chunk:
                 tags = next(tagged) if kind == "sentence" else None
-                out.append(Result(number, list(_render(kind, item, tags, fmt, input_format))))
+                out.append(Result(number, list(_render(kind, item, tags, fmt, input_format, self.tagger.kind))))
             k = end
         return out
 
