@@ -200,3 +200,25 @@ def test_float16_export_keeps_perplexity(tiny_lm: Path, corpus, tmp_path: Path):
     again = export_bundle(tmp_path / "half", tmp_path / "again")
     assert again["output_bytes"] == pytest.approx(again["source_bytes"], rel=0.01)
     assert bundle_io.read(tmp_path / "again").config["weights_dtype"] == "float16"
+
+
+def test_backward_model_reads_each_line_right_to_left(corpus, tmp_path: Path):
+    """A backward LM's perplexity is the stepped NLL of every line's pieces reversed; predict refuses it."""
+    from lstmtext.lm.api import evaluate, load_numpy_model, predict_records, train
+
+    out = tmp_path / "backward"
+    train(TrainOptions(output=out, train=[corpus["train"]], valid=[corpus["valid"]],
+                       sets=TINY_LM + ["tokenizer=word", "vocab_size=0", "direction=backward"], epochs=1, seed=2),
+          Reporter())
+    b = bundle_io.read(out)
+    result = evaluate(b, EvalOptions(files=[corpus["valid"]], batch_size=1))
+    model, tok = load_numpy_model(b)
+    lines = corpus["valid"].read_text().splitlines()
+    reversed_lines = [" ".join(reversed(line.split())) for line in lines]
+    forward_nll = stepped_nll(model, tok, lines)
+    backward_nll = stepped_nll(model, tok, reversed_lines)
+    words = sum(len(line.split()) for line in lines)
+    assert result["perplexity"] == pytest.approx(math.exp(backward_nll / (words + len(lines))), rel=1e-4)
+    assert backward_nll != pytest.approx(forward_nll, rel=1e-3)
+    with pytest.raises(UsageError, match="backward language model"):
+        next(iter(predict_records(b, ["the old"])))

@@ -274,8 +274,9 @@ def train(options: TrainOptions, reporter=None) -> dict:
         given = bool(options.resume or init is not None or options.extra.get("tokenizer"))
         config, chosen = _used_vocab(config, chosen, tokenizer, given)
         loop.set_seed(config.seed)
-        train_stream = encode_lines(train_lines, tokenizer)
-        valid_stream = encode_lines(valid_lines, tokenizer)
+        backward = config.direction == "backward"
+        train_stream = encode_lines(train_lines, tokenizer, reverse=backward)
+        valid_stream = encode_lines(valid_lines, tokenizer, reverse=backward)
         stats.tokens = train_stream.tokens
         config, more = auto.resolve(config, auto.lm_values(stats, config))
         chosen.update(more)
@@ -329,10 +330,10 @@ def load_config(bundle: Bundle) -> LMConfig:
 
 def load_numpy_model(bundle: Bundle):
     """``(numpy step model, tokenizer)`` for a bundle; no TensorFlow import."""
-    return load_step_model(bundle, "numpy")
+    return load_step_model(bundle, "numpy", forward_only=False)
 
 
-def load_step_model(bundle: Bundle, runtime: str = "auto"):
+def load_step_model(bundle: Bundle, runtime: str = "auto", forward_only: bool = True):
     """``(step model, tokenizer)``: the LiteRT step part or the NumPy runtime.
 
     ``auto`` and ``lite`` use the bundle's LiteRT part when it has one (``lite``
@@ -345,6 +346,10 @@ def load_step_model(bundle: Bundle, runtime: str = "auto"):
     if runtime not in ("auto", "lite", "numpy"):
         raise UsageError(f"--runtime must be auto, lite or numpy for a language model, got '{runtime}'")
     config = load_config(bundle)
+    if forward_only and config.direction == "backward":
+        raise UsageError(f"{bundle.path} is a backward language model (it predicts the word before a text): "
+                         "predict and generate need a forward one; evaluate scores it, and a tagger reads it "
+                         "with --lm")
     tokenizer = load_tokenizer(bundle.file("tokenizer"))
     loaded = lite.choose(bundle, runtime, {"step": lite_lm.signature(config.num_layers)}, lite.note)
     if loaded is not None:
@@ -393,10 +398,11 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
         scorer = Scorer(config, tokenizer.vocab_size, options.batch_size)
         assign_model_weights(scorer.model, load_arrays(bundle.file("weights.h5")), str(bundle.path))
     else:
-        model, tokenizer = load_step_model(bundle, runtime)
+        model, tokenizer = load_step_model(bundle, runtime, forward_only=False)
         scorer = StepScorer(model, options.batch_size or config.eval_batch_size)
     nll = tokens = words = lines = 0
-    for s in (s for f in options.files for s in iter_streams(f, tokenizer, options.encoding)):
+    for s in (s for f in options.files for s in iter_streams(f, tokenizer, options.encoding,
+                                                                              reverse=config.direction == "backward")):
         n, c = scorer.total_nll(s.ids)
         nll += n
         tokens += c

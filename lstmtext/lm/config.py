@@ -25,6 +25,10 @@ class LMConfig:
     vocab_size: int | Auto = option(AUTO, "tokenizer vocabulary size (word: 0 keeps every word; auto: from "
                                     "the training data's word types; a size the data cannot support is "
                                     "lowered with a warning)")
+    direction: str = option("forward", "read each line left to right (forward: predicts the next word) or right "
+                            "to left (backward: predicts the word before; the backward half of a tagger's --lm "
+                            "features, scored by evaluate but not used by predict or generate)",
+                            ("forward", "backward"))
     # network
     embedding_dim: int | Auto = option(AUTO, "word embedding size (must equal hidden_size when tie_weights; "
                                        "auto: hidden_size)")

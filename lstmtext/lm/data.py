@@ -33,8 +33,13 @@ class Stream:
         return int(self.ids.size) - 1  # predicted tokens (the leading end-of-line is context)
 
 
-def encode_lines(lines: Iterable[str], tokenizer: Tokenizer, chunk: int = 10_000) -> Stream:
-    """Encode lines into one stream, appending the end-of-line id to each."""
+def encode_lines(lines: Iterable[str], tokenizer: Tokenizer, chunk: int = 10_000, reverse: bool = False) -> Stream:
+    """Encode lines into one stream, appending the end-of-line id to each.
+
+    With ``reverse`` each line's pieces are read right to left (a backward
+    language model's stream); lines keep their order and each still ends
+    with the end-of-line id.
+    """
     parts: list[np.ndarray] = []
     n_lines = n_words = 0
     buf: list[str] = []
@@ -42,6 +47,8 @@ def encode_lines(lines: Iterable[str], tokenizer: Tokenizer, chunk: int = 10_000
     def flush():
         nonlocal buf
         for ids in tokenizer.encode_batch(buf):
+            if reverse:
+                ids.reverse()
             ids.append(EOS_ID)
             parts.append(np.asarray(ids, dtype=np.int32))
         buf = []
@@ -59,16 +66,16 @@ def encode_lines(lines: Iterable[str], tokenizer: Tokenizer, chunk: int = 10_000
     return Stream(ids=ids, lines=n_lines, words=n_words)
 
 
-def read_stream(path: str | Path, tokenizer: Tokenizer, encoding: str = "utf-8") -> Stream:
+def read_stream(path: str | Path, tokenizer: Tokenizer, encoding: str = "utf-8", reverse: bool = False) -> Stream:
     """Read and encode a text file; raise if it holds no text."""
-    stream = encode_lines((text for _, text in iter_lines(path, encoding)), tokenizer)
+    stream = encode_lines((text for _, text in iter_lines(path, encoding)), tokenizer, reverse=reverse)
     if stream.words == 0:
         raise DataError("file has no words", path)
     return stream
 
 
 def iter_streams(path: str | Path, tokenizer: Tokenizer, encoding: str = "utf-8",
-                 lines_per_chunk: int = 50_000) -> Iterator[Stream]:
+                 lines_per_chunk: int = 50_000, reverse: bool = False) -> Iterator[Stream]:
     """Read and encode a file in chunks of whole lines, for bounded memory.
 
     Every line ends with the end-of-line id, so starting each chunk with that
@@ -83,12 +90,12 @@ def iter_streams(path: str | Path, tokenizer: Tokenizer, encoding: str = "utf-8"
     for _, text in iter_lines(path, encoding):
         buf.append(text)
         if len(buf) >= lines_per_chunk:
-            stream = encode_lines(buf, tokenizer)
+            stream = encode_lines(buf, tokenizer, reverse=reverse)
             words += stream.words
             buf = []
             yield stream
     if buf:
-        stream = encode_lines(buf, tokenizer)
+        stream = encode_lines(buf, tokenizer, reverse=reverse)
         words += stream.words
         yield stream
     if words == 0:
