@@ -118,6 +118,8 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None):
 class LiteTranslator(NumpyTranslator):
     """A :class:`~lstmtext.translate.decoding.Stepper` over the LiteRT parts."""
 
+    parallel_steps = False  # one interpreter: calls must not overlap
+
     def __init__(self, config, parts: dict):  # noqa: D107 -- no arrays: the parts hold the weights
         self.config = config
         self.parts = parts
@@ -134,6 +136,15 @@ class LiteTranslator(NumpyTranslator):
             tokens=np.asarray(tokens, np.int32), memory=np.asarray(memory, np.float32),
             mask=np.asarray(mask, np.float32), **{n: np.asarray(s, np.float32) for n, s in zip(self.names, states)})
         return out["log_probs"], [out[n + "_out"] for n in self.names]
+
+    def best_step(self, tokens, states, memory, mask, copies: int, k: int):
+        log_probs, new_states = self.decode_step(tokens, states, memory, mask, copies)
+        log_probs = np.asarray(log_probs)
+        k = min(k, log_probs.shape[1])
+        top = np.argpartition(-log_probs, k - 1, axis=1)[:, :k]
+        top_lp = np.take_along_axis(log_probs, top, 1)
+        order = np.argsort(-top_lp, axis=1, kind="stable")
+        return np.take_along_axis(top_lp, order, 1), np.take_along_axis(top, order, 1), new_states
 
 
 class SmallBatchStepper:

@@ -12,11 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
+from lstmtext.decoding.lstm_numpy import lstm_sequences
 from lstmtext.errors import BundleError
 from lstmtext.ner.features import Vocab
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # stable for large |x|
 
 
 def lstm_numpy(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray,
@@ -25,27 +23,11 @@ def lstm_numpy(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recurrent
 
     Padded steps leave the state unchanged, as Keras' masking does; the
     reverse direction therefore starts at each sentence's own last token.
+    Only live rows are computed, and large batches run on several cores
+    (:func:`lstmtext.decoding.lstm_numpy.lstm_sequences`).
     """
-    B, T, _ = x.shape
-    H = recurrent.shape[0]
-    proj = (x.reshape(B * T, -1) @ kernel + bias).reshape(B, T, 4 * H)
-    h = np.zeros((B, H), np.float32)
-    c = np.zeros((B, H), np.float32)
-    out = np.zeros((B, T, H), np.float32) if return_sequences else None
-    steps = range(T - 1, -1, -1) if reverse else range(T)
-    for t in steps:
-        live = (t < lengths)[:, None]
-        z = proj[:, t] + h @ recurrent
-        i = _sigmoid(z[:, :H])
-        f = _sigmoid(z[:, H: 2 * H])
-        g = np.tanh(z[:, 2 * H: 3 * H])
-        o = _sigmoid(z[:, 3 * H:])
-        c_new = f * c + i * g
-        h_new = o * np.tanh(c_new)
-        c = np.where(live, c_new, c)
-        h = np.where(live, h_new, h)
-        if out is not None:
-            out[:, t] = h
+    out, h, _ = lstm_sequences(x, lengths, kernel, recurrent, bias, reverse=reverse,
+                               padding="carry" if return_sequences else None)
     return out if return_sequences else h
 
 
@@ -65,6 +47,10 @@ def one_blas_thread(active: bool = True):
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
+
+
+# Odd 64-bit multipliers (fixed) that hash a row of character ids to one integer.
+_ROW_HASH = np.random.default_rng(20261202).integers(1, 2 ** 63, size=64, dtype=np.uint64) | np.uint64(1)
 
 
 class NumpyTagger:
@@ -113,10 +99,19 @@ class NumpyTagger:
         real = flat[:, 0] != 0
         # Each distinct spelling once: text repeats its words, and padding
         # words need no features (they are zeros, as in the Keras layer).
-        uniq, inverse = np.unique(flat[real], axis=0, return_inverse=True)
+        rows = flat[real]
+        # Rows hashed to one integer each and checked: np.unique over rows
+        # (axis=0) sorts them as records, several times slower.
+        key = rows.astype(np.uint64) @ _ROW_HASH[:C] if C <= len(_ROW_HASH) else None
+        if key is not None:
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            uniq = rows[first]
+        if key is None or not np.array_equal(uniq[inverse], rows):
+            uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
         out = np.zeros((B * T, self._char_dim()), np.float32)
         if len(uniq):
-            out[real] = self._char_features(uniq)[inverse.reshape(-1)]
+            out[real] = self._char_features(uniq)[inverse]
         return out.reshape(B, T, -1)
 
     def _char_dim(self) -> int:
@@ -127,6 +122,7 @@ class NumpyTagger:
     def _char_features(self, flat: np.ndarray) -> np.ndarray:
         C = flat.shape[1]
         mask = flat != 0
+        lengths = mask.sum(axis=1)
         table = self.a["char_encoder/char_embedding/embeddings"]
         if self.char_encoder == "cnn":
             kernel = self.a["char_encoder/char_conv/kernel"]  # (k, E, F)
@@ -134,18 +130,37 @@ class NumpyTagger:
             k = kernel.shape[0]
             left = (k - 1) // 2
             # Convolution as table look-ups: embedding @ kernel[j] for every
-            # character, then shifted sums ("same" padding reads zeros).
-            proj = np.einsum("ve,kef->kvf", table, kernel)  # (k, V, F)
-            padded = np.pad(flat, ((0, 0), (left, k - 1 - left)), constant_values=-1)
-            h = np.zeros((flat.shape[0], C, kernel.shape[2]), np.float32) + bias
-            for j in range(k):
-                ids = padded[:, j: j + C]
-                h += np.where((ids >= 0)[:, :, None], proj[j][np.maximum(ids, 0)], 0.0)
-            h = np.tanh(h)
-            h = np.where(mask[:, :, None], h, -1e4).max(axis=1)
+            # character (one extra zero row, index V, for "same" padding),
+            # then shifted sums. Computed once per runtime.
+            proj = getattr(self, "_conv_tables", None)
+            if proj is None:
+                proj = np.zeros((k, table.shape[0] + 1, kernel.shape[2]), np.float32)
+                proj[:, :-1] = np.einsum("ve,kef->kvf", table, kernel)
+                self._conv_tables = proj
+            pad_id = table.shape[0]
+            padded = np.pad(flat, ((0, 0), (left, k - 1 - left)), constant_values=pad_id)
+            h = np.empty((flat.shape[0], kernel.shape[2]), np.float32)
+            masked = not (mask == (np.arange(C)[None, :] < lengths[:, None])).all()
+            groups = [C] if masked else np.unique(lengths)  # masked: characters after padding
+            # Words of one length together, each position of each word
+            # computed only up to its own length. The Keras layer convolves
+            # the padded row: a word shorter than the batch's longest reads
+            # the padding character's embedding (id 0) to its right, and so
+            # does this (the padded row is sliced, not the word).
+            for n in groups:
+                rows = np.flatnonzero(lengths == n) if not masked else np.arange(len(flat))
+                ids = padded[rows]
+                acc = proj[0][ids[:, 0: n]]
+                for j in range(1, k):
+                    acc += proj[j][ids[:, j: j + n]]
+                if masked:
+                    acc = np.where(mask[:, :, None], acc, -np.inf)
+                # tanh is increasing: the maximum's tanh is the maximum of tanh.
+                h[rows] = acc.max(axis=1)
+            h += bias
+            np.tanh(h, out=h)
         else:
             emb = table[flat]
-            lengths = mask.sum(axis=1)
             parts = []
             for direction, rev in (("forward", False), ("backward", True)):
                 p = f"char_encoder/char_bilstm/{direction}_char_lstm/lstm_cell/"

@@ -1,0 +1,87 @@
+"""Row-parallel NumPy work: split a batch's rows over threads, each with one BLAS thread.
+
+The NumPy runtimes' products are small (a step of an LSTM over a few hundred
+rows). OpenBLAS's own threads spin-wait between them, which on a shared
+machine made decoding ten times slower; Python threads that each own a share
+of the rows and call single-threaded BLAS meet only once per batch or step,
+and NumPy releases the GIL inside products and element-wise loops, so they
+use every core without that cost. ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
+(or ``LSTMTEXT_THREADS``) set by the user turn the splitting off.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+
+# Rows per worker thread at least: below this a step is too small to share.
+MIN_ROWS = 32
+
+
+def user_chose_threads() -> bool:
+    """Whether the environment fixes BLAS threads (then the library leaves threading alone)."""
+    return any(os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
+
+
+def workers(rows: int, min_rows: int | None = None) -> int:
+    """Threads for ``rows`` rows: one per core (at most 8), each with at least ``min_rows`` (:data:`MIN_ROWS`) rows.
+
+    ``LSTMTEXT_THREADS=N`` sets the most; otherwise ``OMP_NUM_THREADS`` and friends mean one.
+    """
+    min_rows = MIN_ROWS if min_rows is None else min_rows
+    cap = os.environ.get("LSTMTEXT_THREADS")
+    if cap is None and user_chose_threads():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    most = min(cores, 8) if cap is None else max(1, int(cap))
+    return max(1, min(most, rows // max(1, min_rows)))
+
+
+def one_blas_thread():
+    """A context with NumPy's BLAS on one thread (None without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def interleaved(order: np.ndarray, n: int) -> list[np.ndarray]:
+    """``order`` dealt into ``n`` groups (0, n, 2n, ...; 1, n+1, ...), keeping its order in each."""
+    return [order[w::n] for w in range(n)]
+
+
+def run_parallel(fn: Callable[[np.ndarray], None], groups: Sequence[np.ndarray]) -> None:
+    """``fn(group)`` for every group, the groups on threads that each use one BLAS thread.
+
+    ``fn`` writes its results itself (to disjoint rows of shared arrays).
+    Without threadpoolctl, or with one group, everything runs here.
+    """
+    groups = [g for g in groups if len(g)]
+    limit = one_blas_thread() if len(groups) > 1 else None
+    if limit is None:
+        for g in groups:
+            fn(g)
+        return
+    errors: list[BaseException] = []
+
+    def guarded(g):
+        try:
+            fn(g)
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    with limit:
+        pool = [threading.Thread(target=guarded, args=(g,), daemon=True) for g in groups[1:]]
+        for t in pool:
+            t.start()
+        try:
+            fn(groups[0])
+        finally:
+            for t in pool:
+                t.join()
+    if errors:
+        raise errors[0]

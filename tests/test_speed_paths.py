@@ -1,0 +1,202 @@
+"""The NumPy runtimes' fast paths give what the Keras layers give.
+
+Each fast path (live rows only, fused gate activations, threads over rows,
+character features by word length, top-k by blocks, the translator's
+threaded steps) is checked against the Keras layer it replaces or against
+the plain computation, on shapes small enough to run in a second; the
+thread paths are forced on with a low row threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstmtext.decoding import parallel
+
+
+@pytest.fixture
+def many_threads(monkeypatch):
+    """Split every batch over three threads, however small."""
+    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    monkeypatch.setenv("LSTMTEXT_THREADS", "3")
+
+
+def reference_lstm(x, lengths, kernel, recurrent, bias, reverse):
+    """Keras' masked LSTM step by step: ``(outputs with the carried state at padding, h, c)``."""
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    B, T, _ = x.shape
+    H = recurrent.shape[0]
+    h, c = np.zeros((B, H)), np.zeros((B, H))
+    out = np.zeros((B, T, H))
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        z = x[:, t] @ kernel + h @ recurrent + bias
+        i, f, g, o = np.split(z, 4, axis=-1)
+        c_new = sig(f) * c + sig(i) * np.tanh(g)
+        h_new = sig(o) * np.tanh(c_new)
+        live = (t < lengths)[:, None]
+        c, h = np.where(live, c_new, c), np.where(live, h_new, h)
+        out[:, t] = h
+    return out, h, c
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_sequences_matches_masked_reference(threads, reverse):
+    from lstmtext.decoding.lstm_numpy import lstm_sequences
+
+    rng = np.random.default_rng(3)
+    B, T, D, H = 7, 6, 5, 4
+    x = rng.normal(size=(B, T, D)).astype(np.float32)
+    lengths = np.array([6, 0, 3, 1, 6, 2, 5])
+    kernel, recurrent = (rng.normal(size=s).astype(np.float32) for s in ((D, 4 * H), (H, 4 * H)))
+    bias = rng.normal(size=4 * H).astype(np.float32) * 5  # saturated gates too (exp overflows to inf)
+    want, wh, wc = reference_lstm(x.astype(np.float64), lengths, kernel, recurrent, bias, reverse)
+    real = np.arange(T)[None, :] < lengths[:, None]
+    for padding in ("carry", "zero", None):
+        with np.errstate(all="raise"):  # no warning escapes (inf is handled)
+            out, h, c = lstm_sequences(x, lengths, kernel, recurrent, bias, reverse=reverse, padding=padding,
+                                       threads=threads)
+        np.testing.assert_allclose(h, wh, atol=1e-5)
+        np.testing.assert_allclose(c, wc, atol=1e-5)
+        if padding is None:
+            assert out is None
+            continue
+        np.testing.assert_allclose(out[real], want[real], atol=1e-5)
+        if padding == "zero":
+            assert not out[~real].any()
+        elif not reverse:
+            np.testing.assert_allclose(out[~real], want[~real], atol=1e-5)  # the carried state
+        else:
+            assert not out[~real].any()  # before a reversed sequence starts its state is zero
+
+
+def test_lstm_sequences_empty_shapes():
+    from lstmtext.decoding.lstm_numpy import lstm_sequences
+
+    w = np.zeros((3, 8), np.float32), np.zeros((2, 8), np.float32), np.zeros(8, np.float32)
+    out, h, _ = lstm_sequences(np.zeros((2, 0, 3), np.float32), np.zeros(2, int), *w)
+    assert out.shape == (2, 0, 2) and h.shape == (2, 2)
+    out, h, _ = lstm_sequences(np.zeros((0, 4, 3), np.float32), np.zeros(0, int), *w)
+    assert out.shape == (0, 4, 2) and h.shape == (0, 2)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_tagger_lstm_numpy_matches_keras_on_threads(many_threads, go_backwards):
+    import keras
+
+    from lstmtext.ner.runtime_numpy import lstm_numpy
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(9, 7, 5)).astype(np.float32)
+    lengths = rng.integers(1, 8, size=9)
+    mask = np.arange(7)[None, :] < lengths[:, None]
+    layer = keras.layers.LSTM(6, return_sequences=True, go_backwards=False)
+    layer.build((None, None, 5))
+    for v in layer.weights:
+        v.assign(rng.normal(size=v.shape).astype(np.float32) * 0.7)
+    if go_backwards:  # Keras' reversed direction over masked input: reverse each sentence, run forward
+        flipped = np.zeros_like(x)
+        for b, n in enumerate(lengths):
+            flipped[b, :n] = x[b, :n][::-1]
+        keras_out = np.asarray(layer(flipped, mask=mask))
+        want = np.zeros_like(keras_out)
+        for b, n in enumerate(lengths):
+            want[b, :n] = keras_out[b, :n][::-1]
+    else:
+        want = np.asarray(layer(x, mask=mask))
+    kernel, recurrent, bias = (np.asarray(v) for v in layer.weights)
+    got = lstm_numpy(x, lengths, kernel, recurrent, bias, reverse=go_backwards)
+    np.testing.assert_allclose(got[mask], want[mask], atol=1e-5)
+    last = lstm_numpy(x, lengths, kernel, recurrent, bias, reverse=go_backwards, return_sequences=False)
+    ends = [want[b, 0 if go_backwards else n - 1] for b, n in enumerate(lengths)]
+    np.testing.assert_allclose(last, np.stack(ends), atol=1e-5)
+
+
+def char_tagger(encoder):
+    """A NumpyTagger holding only a Keras CharEncoder's arrays (what ``_chars`` reads)."""
+    from lstmtext.ner.runtime_numpy import NumpyTagger
+
+    net = object.__new__(NumpyTagger)
+    net.char_encoder = encoder.kind
+    names = {"cnn": ["char_embedding/embeddings", "char_conv/kernel", "char_conv/bias"],
+             "lstm": ["char_embedding/embeddings"] + [f"char_bilstm/{d}_char_lstm/lstm_cell/{n}"
+                                                       for d in ("forward", "backward")
+                                                       for n in ("kernel", "recurrent_kernel", "bias")]}
+    net.a = {"char_encoder/" + n: np.asarray(v) for n, v in zip(names[encoder.kind], encoder.weights)}
+    return net
+
+
+@pytest.mark.parametrize("kind", ["cnn", "lstm"])
+def test_char_features_match_the_keras_char_encoder(kind):
+    from lstmtext.layers.char_encoder import CharEncoder
+
+    rng = np.random.default_rng(5)
+    encoder = CharEncoder(12, char_dim=4, kind=kind, filters=6, kernel_size=3, hidden_size=3, name="char_encoder")
+    encoder.build((None, None, None))
+    for v in encoder.weights:  # the padding character's embedding too: the convolution reads it
+        v.assign(rng.normal(size=v.shape).astype(np.float32))
+    chars = np.zeros((3, 5, 6), np.int32)
+    words = [[1, 2, 3], [4, 5, 6, 7, 8, 9], [2], [1, 2, 3], [11, 10, 1, 1], [3, 3, 3, 3, 3, 3], [7, 7]]
+    slots = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 3), (2, 1), (2, 4)]  # repeats, one of full width, padding words
+    for (b, t), w in zip(slots, words):
+        chars[b, t, : len(w)] = w
+    want = np.asarray(encoder(chars))
+    np.testing.assert_allclose(char_tagger(encoder)._chars(chars), want, atol=1e-5)
+    if kind == "cnn":  # a padding character inside a word: read as the Keras layer reads it
+        chars[1, 3, 1] = 0
+        np.testing.assert_allclose(char_tagger(encoder)._chars(chars), np.asarray(encoder(chars)), atol=1e-5)
+
+
+def test_top_k_ids_selects_what_argpartition_selects():
+    from lstmtext.translate.numpy_runtime import top_k_ids
+
+    rng = np.random.default_rng(2)
+    for V, k in [(8000, 6), (1000, 1), (1003, 6), (100, 6), (7, 6), (5, 6)]:
+        x = rng.normal(size=(9, V)).astype(np.float32)
+        x[0, -1] = 50.0  # the best in the short tail block
+        got = top_k_ids(x, k)
+        kk = min(k, V)
+        assert got.shape == (9, kk)
+        want = np.sort(np.argpartition(-x, kk - 1, axis=1)[:, :kk], axis=1) if kk < V else np.tile(np.arange(V), (9, 1))
+        np.testing.assert_array_equal(np.sort(got, axis=1), want)
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_translator_steps_on_threads_equal_one_thread_and_decode_step(monkeypatch, attention):
+    from lstmtext.translate.config import TranslateConfig
+    from lstmtext.translate.network import build_translator
+    from lstmtext.translate.numpy_runtime import NumpyTranslator
+    from tests.test_translate import fill
+
+    c = fill(TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=2,
+                             decoder_layers=2, attention=attention, attention_units=5, tie_embeddings=False))
+    parts = build_translator(c, 20, 300)
+    net = NumpyTranslator({v.path: np.asarray(v.numpy()) for v in parts.model.weights}, c)
+    rng = np.random.default_rng(4)
+    src = rng.integers(4, 20, (5, 6)).astype("int32")
+    src[1, 3:] = 0
+    copies, k = 3, 4
+    tokens = rng.integers(4, 300, 15).astype(np.int32)
+    parents = rng.permutation(15).astype(np.int32)
+    active = np.repeat([True, False, True, True, True], copies)
+
+    def run(threads):
+        monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+        monkeypatch.setenv("LSTMTEXT_THREADS", str(threads))
+        state = net.start(src, copies)
+        return net.step(tokens, parents, state, k, active), state
+
+    (v1, i1, s1), state = run(1)
+    (v3, i3, s3), _ = run(3)
+    np.testing.assert_array_equal(i1, i3)
+    np.testing.assert_allclose(v1, v3, atol=1e-6)
+    for a, b in zip(s1["states"], s3["states"]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # The k best of the full log-softmax, in order; skipped sentences get (-inf, end-of-sentence).
+    states = [s[parents] for s in state["states"]]
+    log_probs, _ = net.decode_step(tokens, states, state["memory"].repeat(1, 0), state["mask"], copies)
+    order = np.argsort(-log_probs, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(i1[active], order[active])
+    np.testing.assert_allclose(v1[active], np.take_along_axis(log_probs, order, 1)[active], atol=1e-6)
+    assert np.isneginf(v1[~active]).all() and (i1[~active] == 3).all()
