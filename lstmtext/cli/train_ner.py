@@ -56,6 +56,10 @@ def train_tag(
     mixed_precision: str = MIXED_PRECISION,
     budget: Optional[str] = BUDGET,
     init: Optional[Path] = INIT,
+    lm: Optional[List[Path]] = typer.Option(None, "--lm", help="A language-model bundle (lstmtext train lm) "
+                                            "whose states at each word become tagger features; repeat for a "
+                                            "forward and a backward one (direction=backward). Frozen; stored "
+                                            "in the tagger's bundle."),
 ) -> None:
     """Train a BiLSTM-CRF sequence tagger: entities or chunks (spans), part of speech or residue states (per-token labels)."""
     started = time.monotonic()  # the budget's clock starts with the command
@@ -68,6 +72,7 @@ def train_tag(
              "tag_column": tag_column, "scheme": normalize_scheme(scheme) if scheme else None,
              "label_kind": label_kind, "input": input_,
              "feature_columns": ",".join(map(str, feature_column)) if feature_column else None,
+             "lm": ",".join(map(str, lm)) if lm else None,
              "labels": [str(p) for p in labels] if labels else None,
              "mask": [str(p) for p in mask] if mask else None,
              "valid_labels": [str(p) for p in valid_labels] if valid_labels else None,

@@ -65,6 +65,12 @@ class NERConfig:
                                   "during training, so <unk> is learned (Lample et al.)")
     embeddings: str | None = option(None, "GloVe/word2vec text file to initialise word embeddings")
     max_word_length: int = option(30, "characters kept per word for the character features")
+    lm: str = option("", "language-model bundles (from lstmtext train lm; a forward and a backward one, "
+                     "direction=backward) whose top LSTM output at each word is a feature beside the word, "
+                     "casing and character features (TagLM), comma-separated; frozen, stored in the bundle (whose "
+                     "config names the copies, lm/0, lm/1, ...)")
+    lm_weights_dtype: str = option("float16", "dtype of the language models' weights stored in the bundle (and "
+                                   "used in training, so tagging reads the same)", ("float32", "float16"))
     # network
     word_dim: int | Auto = option(AUTO, "word embedding size (must match --embeddings when given; auto: the "
                                   "embeddings file's size, else 100)")

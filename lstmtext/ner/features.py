@@ -170,7 +170,8 @@ def round_up(n: int, multiple: int) -> int:
 
 def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 1,
            char_width: int | None = None, word_ids: Sequence[Sequence[int]] | None = None,
-           features: Sequence[Sequence[Sequence[str]]] | None = None) -> dict[str, np.ndarray]:
+           features: Sequence[Sequence[Sequence[str]]] | None = None,
+           lm_vectors: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Padded model inputs for a batch of token lists.
 
     Args:
@@ -181,10 +182,13 @@ def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 
         word_ids: Precomputed word ids (training substitutes ``<unk>`` here).
         features: Each sentence's feature columns (``[column][token]``), when
             the vocabulary has feature inventories.
+        lm_vectors: Each sentence's language-model vectors ``(tokens, D)``
+            (:mod:`lstmtext.ner.lm_features`), for a tagger that reads them.
 
     Returns:
         ``{"words": (B, T), "casing": (B, T), "chars": (B, T, C)}`` int32
-        arrays, and ``"feature_ids": (B, T, F)`` with F feature columns.
+        arrays, ``"feature_ids": (B, T, F)`` with F feature columns and
+        ``"lm_vectors": (B, T, D)`` float32 (zeros at padding) with language models.
     """
     longest = max((len(s) for s in batch), default=1)
     T = round_up(longest, length_multiple) if length_multiple > 1 else max(longest, 1)
@@ -212,6 +216,12 @@ def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 
         for b, columns in enumerate(features):
             feats[b, : len(batch[b])] = vocab.feature_ids(columns)
         out["feature_ids"] = feats
+    if lm_vectors is not None:
+        dim = lm_vectors[0].shape[-1] if len(lm_vectors) else 0
+        vectors = np.zeros((len(batch), T, dim), np.float32)
+        for b, v in enumerate(lm_vectors):
+            vectors[b, : len(v)] = v
+        out["lm_vectors"] = vectors
     return out
 
 

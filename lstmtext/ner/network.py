@@ -6,6 +6,7 @@ Architecture (Lample et al. 2016; Ma & Hovy 2016)::
     casing   -> casing embedding    -+
     chars    -> char CNN/BiLSTM     -+-> dropout -> BiLSTM (x1-2, dropout) -> dense -> CRF
     features -> one embedding each --+   (extra CoNLL columns, e.g. POS for chunking)
+    lm       -> LM states per word --+   (frozen language models, TagLM; lstmtext.ner.lm_features)
 
 With character input (``input = "chars"``) the "words" are single
 characters and the casing and character features are off.
@@ -34,7 +35,7 @@ from lstmtext.ner.runtime_numpy import NumpyTagger  # noqa: F401
 
 
 def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.ndarray | None = None,
-                masked: bool = False):
+                masked: bool = False, lm_dim: int = 0):
     """Build and compile the tagger.
 
     Args:
@@ -48,10 +49,14 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
             positions (real tokens without a label): the CRF loss then sums
             over every label at those positions
             (:func:`~lstmtext.ner.heads.partial_crf_loss`).
+        lm_dim: Size of the language-model vectors of each word
+            (:mod:`lstmtext.ner.lm_features`), an input ``"lm_vectors"``;
+            0 without them.
 
     Returns:
         A compiled ``keras.Model`` mapping ``{"words", "casing", "chars"}``
-        (and ``"feature_ids"`` with feature columns) to emission scores
+        (``"feature_ids"`` with feature columns, ``"lm_vectors"`` with language
+        models) to emission scores
         ``(batch, time, num_tags)``.
     """
     import keras
@@ -81,6 +86,9 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
         for f, values in enumerate(vocab.features):
             feats.append(keras.layers.Embedding(len(values), config.feature_dim, name=f"feature_embedding_{f}")(
                 inputs["feature_ids"][:, :, f]))
+    if lm_dim:
+        inputs["lm_vectors"] = keras.Input((None, lm_dim), dtype="float32", name="lm_vectors")
+        feats.append(inputs["lm_vectors"])
     x = feats[0] if len(feats) == 1 else keras.layers.Concatenate(name="features")(feats)
     x = keras.layers.Dropout(config.dropout, name="dropout_features")(x)
     # The mask is passed explicitly: Concatenate drops it at run time when only

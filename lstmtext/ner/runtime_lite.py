@@ -7,7 +7,8 @@ re-exports this module); TensorFlow is needed to build it, never to run it.
 Signature ``emissions``: ``words`` (B, T), ``casing`` (B, T) when the model
 has a casing feature, ``chars`` (B, T, C) when it has character features,
 ``feature_ids`` (B, T, F) when it reads F feature columns, all int32,
-right-padded with 0; out ``emissions`` (B, T, tags). The CRF's
+right-padded with 0, and ``lm_vectors`` (B, T, D) float32 when it reads
+language models (computed in NumPy, :mod:`lstmtext.ner.lm_features`); out ``emissions`` (B, T, tags). The CRF's
 transitions (constraints of the tag scheme included) are stored as plain
 arrays in ``lite/crf.npz``; Viterbi runs in NumPy
 (:func:`lstmtext.layers.viterbi.viterbi_numpy`), as for the other runtimes.
@@ -30,6 +31,8 @@ def signature(config: dict) -> tuple[list[str], list[str]]:
         inputs.append("chars")
     if config.get("feature_columns"):
         inputs.append("feature_ids")
+    if config.get("lm"):
+        inputs.append("lm_vectors")
     return inputs, ["emissions"]
 
 
@@ -51,10 +54,17 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
     char_encoder = config.get("char_encoder", "cnn")
     layers = int(config.get("num_layers", 1))
     names, _ = signature(config)
+    lm_dim = 0
+    if "lm_vectors" in names:  # the first BiLSTM's input width less the other features'
+        lm_dim = (a["bilstm_0/forward_lstm_0/lstm_cell/kernel"].shape[0] - a["word_embedding/embeddings"].shape[1]
+                  - (a["casing_embedding/embeddings"].shape[1] if "casing" in names else 0)
+                  - (numpy_tagger._char_dim() if "chars" in names else 0)
+                  - len(vocab.features) * int(config.get("feature_dim", 20)))
     specs = {"words": t.TensorSpec([None, None], t.int32, name="words"),
              "casing": t.TensorSpec([None, None], t.int32, name="casing"),
              "chars": t.TensorSpec([None, None, None], t.int32, name="chars"),
-             "feature_ids": t.TensorSpec([None, None, len(vocab.features)], t.int32, name="feature_ids")}
+             "feature_ids": t.TensorSpec([None, None, len(vocab.features)], t.int32, name="feature_ids"),
+             "lm_vectors": t.TensorSpec([None, None, lm_dim], t.float32, name="lm_vectors")}
 
     def char_features(chars):
         batch, steps, width = t.shape(chars)[0], t.shape(chars)[1], t.shape(chars)[2]
@@ -88,6 +98,8 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
             feats.append(char_features(given["chars"]))
         for f in range(len(vocab.features)):
             feats.append(t.gather(a[f"feature_embedding_{f}/embeddings"], given["feature_ids"][:, :, f]))
+        if "lm_vectors" in given:
+            feats.append(given["lm_vectors"])
         x = t.concat(feats, axis=-1)
         for i in range(layers):
             outs = []
@@ -125,7 +137,8 @@ class LiteTaggerNet:
             self.crf = crf
 
     def emissions(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        return self.fn(**{n: np.asarray(inputs[n], np.int32) for n in self.names})["emissions"]
+        return self.fn(**{n: np.asarray(inputs[n], np.float32 if n == "lm_vectors" else np.int32)
+                          for n in self.names})["emissions"]
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
         lengths = np.asarray(lengths)

@@ -180,6 +180,8 @@ class NumpyTagger:
             feats.append(self._chars(inputs["chars"]))
         for f in range(len(self.vocab.features)):
             feats.append(self.a[f"feature_embedding_{f}/embeddings"][inputs["feature_ids"][:, :, f]])
+        if "lm_vectors" in inputs:
+            feats.append(inputs["lm_vectors"])
         x = np.concatenate(feats, axis=-1).astype(np.float32)
         for i in range(self.num_layers):
             outs = []

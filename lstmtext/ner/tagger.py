@@ -122,6 +122,12 @@ class Tagger:
                       sorted({schemes.split_tag(t)[1] for t in self.vocab.tags if t != "O"}))
         self.batch_size = int(batch_size or self.config.get("eval_batch_size", 256))
         self.constraints = constraints_for(self.vocab, self.config)
+        from lstmtext.ner.lm_features import LMFeatures
+
+        self.lm = LMFeatures.from_bundle(bundle)
+        if bool(self.config.get("lm")) != (self.lm is not None):
+            raise BundleError(f"{bundle.path}: config.json names language models (lm) but lists none stored "
+                              "(lm_features), or the reverse")
         from lstmtext.lite import runtime as lite
         from lstmtext.ner import runtime_lite as lite_ner
 
@@ -145,14 +151,15 @@ class Tagger:
                 raise BundleError(f"{self.bundle.path}: weights.h5 is missing")
             arrays = load_arrays(weights)
             if self.runtime == "keras":
-                self._weights_runner = _KerasRunner(arrays, self.config, self.vocab, self.constraints, str(weights))
+                self._weights_runner = _KerasRunner(arrays, self.config, self.vocab, self.constraints, str(weights),
+                                                    self.lm.dim if self.lm else 0)
             else:
                 self._weights_runner = NumpyTagger(arrays, self.config, self.vocab, self.constraints)
         return self._weights_runner
 
     def tag_ids(self, batch: Sequence[Sequence[str]], features: Sequence | None = None) -> list[np.ndarray]:
         """Internal tag ids for one batch of non-empty sentences (``features[b][column][token]``)."""
-        inputs = encode(self.vocab, batch, features=features)
+        inputs = encode(self.vocab, batch, features=features, lm_vectors=self.lm(batch) if self.lm else None)
         net = self._weights_net() if self.runtime == "auto" and len(batch) > LITE_MAX_BATCH else self.net
         return net.tag(inputs)
 
@@ -189,7 +196,7 @@ class Tagger:
 class _KerasRunner:
     """The Keras model as a tagging backend (same interface as ``NumpyTagger``)."""
 
-    def __init__(self, arrays, config: dict, vocab: Vocab, constraints, source: str):
+    def __init__(self, arrays, config: dict, vocab: Vocab, constraints, source: str, lm_dim: int = 0):
         from lstmtext.ner.config import NERConfig
         from lstmtext.ner.network import build_model
         from lstmtext.ner.runtime_numpy import NumpyTagger
@@ -197,7 +204,7 @@ class _KerasRunner:
 
         known = set(NERConfig.__dataclass_fields__)
         cfg = NERConfig(**{k: v for k, v in config.items() if k in known})
-        self.model = build_model(cfg, vocab, constraints)
+        self.model = build_model(cfg, vocab, constraints, lm_dim=lm_dim)
         assign_model_weights(self.model, arrays, source)
         # Viterbi over the emissions runs in NumPy either way: it is cheap and
         # keeps both runtimes' decoding identical.

@@ -76,6 +76,9 @@ class NERTask:
         dist: The strategy it trains under (default: one device).
         train_features: Feature columns of each training sentence (``[column][token]``).
         valid_features: Likewise for the validation sentences.
+        lm: The frozen language models whose vectors the tagger reads
+            (:class:`~lstmtext.ner.lm_features.LMFeatures`), or ``None``.
+        train_vectors: Their vectors for each training sentence, computed once.
 
     Validation scores entity F1 for span labels and per-token accuracy for
     per-token labels; that score picks the best model.
@@ -85,13 +88,16 @@ class NERTask:
 
     def __init__(self, config: NERConfig, vocab: Vocab, model, train: list[tuple[list[str], list[str]]],
                  valid: list[tuple[list[str], list[str]]], valid_scheme: str, meta: dict, fixed_chars: bool,
-                 dist=None, train_features: list | None = None, valid_features: list | None = None):
+                 dist=None, train_features: list | None = None, valid_features: list | None = None,
+                 lm=None, train_vectors: list | None = None):
         from lstmtext.training.distribute import Distribution
 
         self.kind = labels.kind_of(dataclasses.asdict(config))
         self.monitor = "f1" if self.kind == labels.SPANS else "accuracy"
         self.train_features = train_features
         self.valid_features = valid_features
+        self.lm = lm
+        self.train_vectors = train_vectors
         self.config = config
         self.vocab = vocab
         self.model = model
@@ -136,7 +142,8 @@ class NERTask:
                            for w, d in zip(row, draws)]
                 ids.append(row)
             feats = None if self.train_features is None else [self.train_features[i] for i in idx]
-            x = encode(self.vocab, tokens, cfg.length_bucket, width, ids, feats)
+            vectors = None if self.lm is None else [self.train_vectors[i] for i in idx]
+            x = encode(self.vocab, tokens, cfg.length_bucket, width, ids, feats, vectors)
             y = encode_tags(self.vocab, [self.train[i][1] for i in idx], x["words"].shape[1])
             if (self.fixed_chars or self.dist.distributed) and len(idx) < cfg.batch_size:
                 # Pad a short last batch with empty sentences (all padding,
@@ -163,8 +170,11 @@ class NERTask:
         t0 = time.perf_counter()
         net = self.numpy_tagger()
         sentences = [t for t, _ in self.valid]
-        ids = tag_in_windows(lambda batch, feats: net.tag(encode(self.vocab, batch, features=feats)), sentences,
-                             self.valid_features, self.config.eval_batch_size, self.config.max_length)
+        def tag(batch, feats):
+            return net.tag(encode(self.vocab, batch, features=feats, lm_vectors=self._valid_vectors(batch)))
+
+        ids = tag_in_windows(tag, sentences, self.valid_features, self.config.eval_batch_size,
+                             self.config.max_length)
         pred = [[self.vocab.tags[j] for j in row] for row in ids]
         gold = [g for _, g in self.valid]
         if self.kind == labels.TOKENS:
@@ -177,12 +187,24 @@ class NERTask:
         return {"precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
                 "accuracy": scores["accuracy"], "valid_seconds": time.perf_counter() - t0}
 
+    def _valid_vectors(self, batch) -> list | None:
+        """The language models' vectors of validation sequences, computed at the first validation only."""
+        if self.lm is None:
+            return None
+        cache = self.__dict__.setdefault("_vectors", {})
+        missing = [s for s in dict.fromkeys(map(tuple, batch)) if s not in cache]
+        if missing:
+            cache.update(zip(missing, self.lm(missing)))
+        return [cache[tuple(s)] for s in batch]
+
     def write_bundle(self, directory: Path, metrics: dict, history: list) -> None:
         from lstmtext.weights import save_model_weights
 
         bundle_io.write_config(directory, "ner", dataclasses.asdict(self.config),
                                **{**self.meta, "training": self.dist.describe()})
         bundle_io.write_json(directory, "vocab.json", self.vocab.to_json())
+        if self.lm is not None:
+            self.lm.save(directory, self.config.lm_weights_dtype)
         save_model_weights(self.model, directory / "weights.h5", self.config.weights_dtype)
         detail = self.last_per_type if self.kind == labels.TOKENS else {"per_type": self.last_per_type}
         bundle_io.write_json(directory, "metrics.json", {**metrics, **detail})
@@ -244,6 +266,8 @@ def train(options, reporter) -> dict:
         kind = train_corpora[0].kind
         if config.label_kind == "auto":
             config = dataclasses.replace(config, label_kind=kind)
+        if init is not None and (config.lm or (init.config.get("lm"))):
+            raise UsageError("--init and --lm exclude each other (--init keeps a tagger without language models)")
         if init is not None and kind == labels.TOKENS:
             raise UsageError("--init extends the entity types of a span tagger; per-token labels train "
                              "without --init")
@@ -284,6 +308,10 @@ def train(options, reporter) -> dict:
         config, chosen = auto.fit_options_budget("ner", config, chosen, estimate, options)
         per_epoch = estimate(config)
         reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
+        lm, train_vectors = _language_models(config, options, out, train_data, reporter)
+        if lm is not None:  # the bundle names its stored copies; the sources are in lm_features
+            meta["lm_features"] = lm.describe()
+            config = dataclasses.replace(config, lm=",".join(e["path"] for e in meta["lm_features"]))
         set_seed(config.seed)
         jax = keras.backend.backend() == "jax"
         if jax and not config.jit_compile:
@@ -296,13 +324,13 @@ def train(options, reporter) -> dict:
 
             masked = any(t is None for _, tags in train_data for t in tags)
             model = build_model(config, vocab, constraints_for(vocab, dataclasses.asdict(config)), embeddings,
-                                masked=masked)
+                                masked=masked, lm_dim=lm.dim if lm is not None else 0)
             if init is not None:
                 ner_init.load_weights(model, init, init_vocab, vocab)
         dist.prepare(model)
         task = NERTask(config, vocab, model, train_data, valid_data, valid_scheme, meta,
                        fixed_chars=bool(config.jit_compile), dist=dist, train_features=train_features,
-                       valid_features=valid_features)
+                       valid_features=valid_features, lm=lm, train_vectors=train_vectors)
         loop = LoopConfig(epochs=config.epochs, lr=config.lr, lr_schedule=config.lr_schedule,
                           lr_decay=config.lr_decay, lr_decay_start=config.lr_decay_start, min_lr=config.min_lr,
                           patience=config.patience, seed=config.seed, budget=options.budget,
@@ -318,6 +346,29 @@ def train(options, reporter) -> dict:
         result["label_kind"] = kind
     result["output"] = str(output)
     return result
+
+
+def _language_models(config: NERConfig, options, output: Path, train_data, reporter):
+    """The frozen language models of ``config.lm`` and their vectors for the training sentences, or ``(None, None)``.
+
+    A resumed run reads the copies stored in ``model-last`` (the bundle keeps them).
+    """
+    from lstmtext.ner.lm_features import LMFeatures
+
+    if not config.lm:
+        return None, None
+    t0 = time.perf_counter()
+    if options.resume:
+        lm = LMFeatures.from_bundle(bundle_io.read(output / "model-last", "ner"))
+    else:
+        lm = LMFeatures.from_paths(config.lm, config.lm_weights_dtype)
+    sentences = [t for t, _ in train_data]
+    lm.check_coverage(sentences, options.train[0])
+    vectors = lm.all_vectors(sentences)
+    reporter.message(f"language models: {', '.join(f'{m.name} ({m.direction}, {m.dim} units)' for m in lm.models)}"
+                     f"; {lm.dim} features per word for {len(sentences):,} training sentences in "
+                     f"{time.perf_counter() - t0:.1f} s")
+    return lm, vectors
 
 
 def _fasta_corpus(path, label_file, mask_file, encoding: str, kind: str) -> Corpus:
