@@ -200,3 +200,29 @@ def test_translator_steps_on_threads_equal_one_thread_and_decode_step(monkeypatc
     np.testing.assert_array_equal(i1[active], order[active])
     np.testing.assert_allclose(v1[active], np.take_along_axis(log_probs, order, 1)[active], atol=1e-6)
     assert np.isneginf(v1[~active]).all() and (i1[~active] == 3).all()
+
+
+def test_int8_lite_parts_skip_the_xnnpack_delegate(tmp_path, monkeypatch):
+    import json
+
+    from lstmtext.lite import runtime
+
+    made = {}
+    monkeypatch.setattr(runtime, "available", lambda: True)
+    monkeypatch.setattr(runtime, "LiteFunction", lambda path, i, o, delegate: made.setdefault(path.name, delegate))
+    (tmp_path / "lite").mkdir()
+    (tmp_path / "lite" / "step.tflite").write_bytes(b"part")
+
+    class Bundle:
+        task = "lm"
+        file = staticmethod(lambda rel: tmp_path / rel)
+        json = staticmethod(lambda rel: json.loads((tmp_path / rel).read_text()))
+
+    for quantize, delegate in (("float16", True), ("dynamic", False)):
+        manifest = {"format": runtime.FORMAT, "version": 1, "task": "lm", "quantize": quantize,
+                    "files": {"step": {"file": "step.tflite",
+                                       "sha256": runtime.file_digest(tmp_path / "lite" / "step.tflite")}}}
+        (tmp_path / "lite" / "manifest.json").write_text(json.dumps(manifest))
+        made.clear()
+        runtime.load_parts(Bundle, {"step": ([], [])})
+        assert made == {"step.tflite": delegate}

@@ -174,7 +174,11 @@ def load_parts(bundle, parts: dict[str, tuple[list[str], list[str]]]) -> tuple[d
             raise BundleError(f"{path}: missing (named in {where})")
         if file_digest(path) != entry.get("sha256"):
             raise BundleError(f"{path}: corrupt (its digest differs from {where})")
-        out[name] = LiteFunction(path, inputs, outputs, delegate=name not in LOOP_PARTS)
+        # int8 ("dynamic") parts run on LiteRT's built-in hybrid kernels, which read
+        # the int8 weights as they are: XNNPACK unpacks them to float32 first
+        # (models/lm-ptb's step: 89 against 75 MB peak, 3.4 against 1.7 ms a step).
+        delegate = name not in LOOP_PARTS and manifest.get("quantize") != "dynamic"
+        out[name] = LiteFunction(path, inputs, outputs, delegate=delegate)
     return out, manifest
 
 
