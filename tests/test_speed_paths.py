@@ -197,8 +197,12 @@ def test_translator_steps_on_threads_equal_one_thread_and_decode_step(monkeypatc
     states = [s[parents] for s in state["states"]]
     log_probs, _ = net.decode_step(tokens, states, state["memory"].repeat(1, 0), state["mask"], copies)
     order = np.argsort(-log_probs, axis=1, kind="stable")[:, :k]
-    np.testing.assert_array_equal(i1[active], order[active])
-    np.testing.assert_allclose(v1[active], np.take_along_axis(log_probs, order, 1)[active], atol=1e-6)
+    # Compared by score: the untrained network's weights are random, and two logits a rounding error apart
+    # may come out in either order from the two computations.
+    picked = np.take_along_axis(log_probs, i1, 1)
+    np.testing.assert_allclose(picked[active], np.take_along_axis(log_probs, order, 1)[active], atol=1e-5)
+    np.testing.assert_allclose(v1[active], picked[active], atol=1e-5)
+    assert all(len(set(row)) == k for row in i1[active])
     assert np.isneginf(v1[~active]).all() and (i1[~active] == 3).all()
 
 
