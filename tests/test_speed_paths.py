@@ -71,6 +71,32 @@ def test_lstm_sequences_matches_masked_reference(threads, reverse):
             assert not out[~real].any()  # before a reversed sequence starts its state is zero
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_lstm_over_an_input_table_matches_embedded_inputs(threads):
+    """Ids through an :class:`InputTable` (rows filled as first seen) equal the embedded vectors through the kernel."""
+    from lstmtext.decoding.lstm_numpy import InputTable, fused_gates, lstm_sequences
+
+    rng = np.random.default_rng(5)
+    V, B, T, D, H = 11, 6, 5, 4, 3
+    emb = rng.normal(size=(V, D)).astype(np.float32)
+    kernel, recurrent = (rng.normal(size=s).astype(np.float32) for s in ((D, 4 * H), (H, 4 * H)))
+    bias = rng.normal(size=4 * H).astype(np.float32)
+    lengths = np.array([5, 2, 0, 4, 1, 5])
+    fk, fr, fb = fused_gates(kernel, recurrent, bias)
+    table = InputTable(emb, fk, fb)
+    for seed in (0, 1):  # the second batch reuses some rows and fills others
+        ids = np.random.default_rng(seed).integers(0, V if seed else V // 2, size=(B, T))
+        want, wh, _ = lstm_sequences(emb[ids], lengths, kernel, recurrent, bias, threads=threads)
+        got, h, _ = lstm_sequences(ids, lengths, None, fr, None, fused=True, threads=threads, table=table(ids))
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        np.testing.assert_allclose(h, wh, atol=1e-6)
+        assert table.ready[np.unique(ids)].all()
+        if seed == 0:
+            assert not table.ready[V // 2:].any()  # only the rows asked for are computed
+    with pytest.raises(ValueError):
+        lstm_sequences(ids, lengths, kernel, recurrent, bias, table=table(ids))
+
+
 def test_lstm_sequences_empty_shapes():
     from lstmtext.decoding.lstm_numpy import lstm_sequences
 

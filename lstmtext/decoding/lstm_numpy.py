@@ -39,7 +39,7 @@ def fused_gates(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray):
 
 def lstm_sequences(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray,
                    bias: np.ndarray, reverse: bool = False, padding: str | None = "carry",
-                   fused: bool = False, threads: int | None = None):
+                   fused: bool = False, threads: int | None = None, table: np.ndarray | None = None):
     """A masked Keras LSTM over right-padded sequences: ``(outputs, h, c)``.
 
     Padded steps leave the state unchanged, as Keras' masking does (the
@@ -52,7 +52,7 @@ def lstm_sequences(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recur
     per-step products are small, and NumPy releases the GIL inside them.
 
     Args:
-        x: ``(B, T, D)`` inputs.
+        x: ``(B, T, D)`` inputs, or ``(B, T)`` integer ids with ``table``.
         lengths: ``(B,)`` real lengths.
         kernel, recurrent, bias: Keras LSTM cell weights (gates i, f, c, o),
             or, with ``fused``, the output of :func:`fused_gates`.
@@ -61,13 +61,20 @@ def lstm_sequences(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recur
             since the last real step, as Keras returns), ``"zero"``, or None
             for no output sequence at all.
         threads: Worker threads (default: :func:`lstmtext.decoding.parallel.workers`).
+        table: ``(V, 4H)`` input projections by id, bias included, in
+            :func:`fused_gates` order (an :class:`InputTable`'s rows): the
+            inputs ``x`` are ids, ``kernel`` and ``bias`` are not used and
+            ``fused`` must be set. An LSTM over an embedding layer then
+            costs no input product per token.
 
     Returns:
         ``(outputs (B, T, H) or None, h (B, H), c (B, H))``.
     """
     if not fused:
+        if table is not None:
+            raise ValueError("an input table is in fused gate order: give fused weights (fused=True)")
         kernel, recurrent, bias = fused_gates(kernel, recurrent, bias)
-    B, T, _ = x.shape
+    B, T = x.shape[:2]
     H = recurrent.shape[0]
     lengths = np.minimum(np.asarray(lengths, np.int64).reshape(B), T)
     order = np.argsort(-lengths, kind="stable")
@@ -76,7 +83,7 @@ def lstm_sequences(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recur
     c = np.zeros((B, H), np.float32)
 
     def run(rows: np.ndarray) -> None:
-        o, hh, cc = _lstm_sorted(x[rows], lengths[rows], kernel, recurrent, bias, reverse, out is not None)
+        o, hh, cc = _lstm_sorted(x[rows], lengths[rows], kernel, recurrent, bias, reverse, out is not None, table)
         if out is not None:
             out[rows] = o
         h[rows], c[rows] = hh, cc
@@ -90,15 +97,18 @@ def lstm_sequences(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recur
     return out, h, c
 
 
-def _lstm_sorted(x, lengths, kernel, recurrent, bias, reverse, sequences):
+def _lstm_sorted(x, lengths, kernel, recurrent, bias, reverse, sequences, table=None):
     """:func:`lstm_sequences` for rows sorted by decreasing length (fused weights); zeros at padding."""
-    B, T, _ = x.shape
+    B, T = x.shape[:2]
     H = recurrent.shape[0]
     live = np.searchsorted(-lengths, -np.arange(T), side="left")  # rows running at step t: a prefix
     # Time-major order of the real tokens: step t's rows are live[t] consecutive rows.
     mask = np.arange(T)[:, None] < lengths[None, :]
-    proj = x.transpose(1, 0, 2)[mask] @ kernel
-    proj += bias
+    if table is not None:
+        proj = table[x.T[mask]]
+    else:
+        proj = x.transpose(1, 0, 2)[mask] @ kernel
+        proj += bias
     offsets = np.concatenate([[0], np.cumsum(live)])
     out = np.zeros((T, B, H), np.float32) if sequences else None
     h = np.zeros((B, H), np.float32)
@@ -117,6 +127,30 @@ def _lstm_sorted(x, lengths, kernel, recurrent, bias, reverse, sequences):
             if out is not None:
                 out[t, :n] = hn
     return (out.transpose(1, 0, 2) if out is not None else None), h, c
+
+
+class InputTable:
+    """The input projections of an LSTM over an embedding layer, by id, each computed once when first needed.
+
+    Row ``k`` is ``embeddings[k] @ kernel + bias`` in :func:`fused_gates`
+    order, for :func:`lstm_sequences`' ``table``: over many batches a
+    vocabulary's few thousand rows replace one product per token.
+    """
+
+    def __init__(self, embeddings: np.ndarray, kernel: np.ndarray, bias: np.ndarray):
+        self.embeddings = embeddings
+        self.kernel, self.bias = kernel, bias  # fused
+        self.rows = np.zeros((embeddings.shape[0], kernel.shape[1]), np.float32)
+        self.ready = np.zeros(embeddings.shape[0], bool)
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        """The table, with the rows of ``ids`` filled in."""
+        need = np.unique(ids)
+        missing = need[~self.ready[need]]
+        if missing.size:
+            self.rows[missing] = self.embeddings[missing] @ self.kernel + self.bias
+            self.ready[missing] = True
+        return self.rows
 
 
 def fused_cell(z: np.ndarray, c: np.ndarray, h: np.ndarray, tmp: np.ndarray) -> None:
@@ -187,6 +221,21 @@ class StepLanguageModel:
         return [(h[index], c[index]) for h, c in state]
 
 
+def embedded_lstm_weights(arrays: dict[str, np.ndarray], num_layers: int):
+    """A language model's embedding matrix and its LSTM layers' ``(kernel, recurrent, bias)``, by variable path.
+
+    Raises:
+        BundleError: a variable is missing.
+    """
+    try:
+        return arrays["embedding/embeddings"], [
+            (arrays[f"lstm_{i}/lstm_cell/kernel"], arrays[f"lstm_{i}/lstm_cell/recurrent_kernel"],
+             arrays[f"lstm_{i}/lstm_cell/bias"])
+            for i in range(num_layers)]
+    except KeyError as exc:
+        raise BundleError(f"weights lack variable {exc}") from None
+
+
 class NumpyLSTMLanguageModel(StepLanguageModel):
     """Step a trained language model with explicit ``(h, c)`` states.
 
@@ -197,13 +246,8 @@ class NumpyLSTMLanguageModel(StepLanguageModel):
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], num_layers: int, tie_weights: bool):
+        self.embeddings, self.cells = embedded_lstm_weights(arrays, num_layers)
         try:
-            self.embeddings = arrays["embedding/embeddings"]
-            self.cells = [
-                (arrays[f"lstm_{i}/lstm_cell/kernel"], arrays[f"lstm_{i}/lstm_cell/recurrent_kernel"],
-                 arrays[f"lstm_{i}/lstm_cell/bias"])
-                for i in range(num_layers)
-            ]
             if tie_weights:
                 self.out_w = np.ascontiguousarray(self.embeddings.T)
                 self.out_b = arrays["embedding/output_bias"]

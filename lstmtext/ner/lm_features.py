@@ -65,6 +65,7 @@ class LanguageModel:
             UsageError: the path is no bundle or not a language model (one line naming it).
         """
         from lstmtext import bundle as bundle_io
+        from lstmtext.decoding.lstm_numpy import embedded_lstm_weights
         from lstmtext.errors import LstmtextError
         from lstmtext.tokenizers import load_tokenizer
         from lstmtext.weights import load_arrays
@@ -79,13 +80,8 @@ class LanguageModel:
                              "(train one with lstmtext train lm)")
         layers = int(b.config.get("num_layers", 1))
         try:
-            arrays = load_arrays(b.file("weights.h5"))
             tokenizer = load_tokenizer(b.file("tokenizer"))
-            embeddings = arrays["embedding/embeddings"]
-            cells = [(arrays[f"lstm_{i}/lstm_cell/kernel"], arrays[f"lstm_{i}/lstm_cell/recurrent_kernel"],
-                      arrays[f"lstm_{i}/lstm_cell/bias"]) for i in range(layers)]
-        except KeyError as exc:
-            raise UsageError(f"--lm {label}: weights lack variable {exc}") from None
+            embeddings, cells = embedded_lstm_weights(load_arrays(b.file("weights.h5")), layers)
         except LstmtextError as exc:
             raise UsageError(f"--lm {label}: {exc}") from None
         if embeddings.shape[0] != tokenizer.vocab_size:
@@ -122,7 +118,7 @@ class LanguageModel:
 
     def vectors(self, batch: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """``(len(sentence), dim)`` float32 vectors for each sentence of ``batch`` (see the module)."""
-        from lstmtext.ner.runtime_numpy import lstm_numpy
+        from lstmtext.decoding.lstm_numpy import lstm_sequences
         from lstmtext.tokenizers import EOS_ID
 
         cache = self.__dict__.setdefault("_cache", {})
@@ -145,10 +141,20 @@ class LanguageModel:
         ids = np.zeros((len(rows), int(lengths.max(initial=1))), np.int64)
         for b, r in enumerate(rows):
             ids[b, : len(r)] = r
-        x = self.embeddings[ids]
-        for kernel, recurrent, bias in self.cells:
-            x = lstm_numpy(x, lengths, kernel, recurrent, bias)
+        table, fused = self._runtime()
+        x = ids
+        for i, (kernel, recurrent, bias) in enumerate(fused):
+            x = lstm_sequences(x, lengths, kernel, recurrent, bias, fused=True, table=table(ids) if i == 0 else None)[0]
         return [x[b, ends] for b, ends in enumerate(where)]
+
+    def _runtime(self):
+        """The first layer's :class:`~lstmtext.decoding.lstm_numpy.InputTable` and every layer's fused weights."""
+        if "_fused" not in self.__dict__:
+            from lstmtext.decoding.lstm_numpy import InputTable, fused_gates
+
+            self._fused = [fused_gates(*cell) for cell in self.cells]
+            self._table = InputTable(self.embeddings, self._fused[0][0], self._fused[0][2])
+        return self._table, self._fused
 
     def unknown_share(self, sentences: Sequence[Sequence[str]]) -> float:
         """Share of the words whose pieces include the unknown piece."""
