@@ -499,3 +499,92 @@ def test_tagger_init_refuses_text_the_bundle_cannot_represent(tagger_data, old_t
     with pytest.raises(BundleError, match=r"--init .*model-best: its vocabulary cannot represent .* characters"):
         train(TrainOptions(output=tmp_path / "out", train=[alien], valid=[alien], sets=NER_SETS, epochs=1,
                            init=old_tagger), Reporter())
+
+
+# ---------------------------------------------------------------- --init: a per-token tagger with a feature column
+POS_WORDS = {"DET": ["the", "a", "this"], "NOUN": ["dog", "cat", "house", "river"], "VERB": ["runs", "sees", "likes"],
+             "ADJ": ["big", "red", "old"]}
+POS_OLD = [["DET", "NOUN", "VERB", "DET", "NOUN"], ["DET", "NOUN", "VERB"]]
+POS_NEW = [["DET", "ADJ", "NOUN", "VERB"], ["DET", "NOUN", "VERB", "DET", "ADJ", "NOUN"]]
+SHAPE = {"DET": "d", "NOUN": "n", "VERB": "v", "ADJ": "j"}  # the feature column: a coarse tag
+
+
+def _pos_file(path: Path, templates, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        for label in rng.choice(templates):
+            lines.append(f"{rng.choice(POS_WORDS[label])} {SHAPE[label]} {label}\n")
+        lines.append("\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pos_tagger(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny per-token tagger (DET NOUN VERB) reading column 2 as a feature; and its directory."""
+    from lstmtext.ner.api import train
+
+    d = tmp_path_factory.mktemp("pos-init")
+    data = _pos_file(d / "old.txt", POS_OLD, 60, 1)
+    train(TrainOptions(output=d / "old", train=[data], valid=[data], sets=NER_SETS, epochs=2, seed=1,
+                       extra={"feature_columns": "2"}), Reporter())
+    return d / "old", d
+
+
+def test_per_token_init_keeps_labels_and_feature_values_and_adds_new_ones(pos_tagger):
+    from lstmtext.ner import init as ner_init
+    from lstmtext.ner.api import train
+
+    old_dir, d = pos_tagger
+    data = _pos_file(d / "new.txt", POS_NEW + POS_OLD, 60, 2)
+    notes = Notes()
+    out = d / "tuned"
+    train(TrainOptions(output=out, train=[data], valid=[data], sets=NER_SETS, epochs=1, seed=1, init=old_dir),
+          notes)
+    assert any("kept 3 labels (DET, NOUN, VERB), added 1 (ADJ)" in x and "1 new feature values" in x
+               for x in notes.lines), notes.lines
+    base, tuned = bundle_io.read(old_dir, "ner"), bundle_io.read(out, "ner")
+    assert tuned.config["feature_columns"] == "2" and tuned.config["label_kind"] == "tokens"
+    old_vocab, new_vocab = base.json("vocab.json"), tuned.json("vocab.json")
+    assert new_vocab["tags"] == old_vocab["tags"] + ["ADJ"]
+    assert new_vocab["features"][0] == old_vocab["features"][0] + ["j"]
+
+    # Before any training step the merged model holds the bundle's rows for old labels and values.
+    import dataclasses
+
+    from lstmtext.ner.config import NERConfig
+    from lstmtext.ner.features import Vocab, load_vocab
+    from lstmtext.ner.labels import constraints_for
+    from lstmtext.ner.network import build_model
+    from lstmtext.weights import load_arrays
+
+    old = load_vocab(base)
+    config = NERConfig(**base.config)
+    new = Vocab(["<pad>", "<unk>", "big"], list(old.chars), ["ADJ", "NOUN"], features=[["<pad>", "<unk>", "j", "n"]])
+    vocab, _, kept = ner_init.merge_vocabulary(base, new, {"train_data": {}}, [(["big", "dog"], ["ADJ", "NOUN"])],
+                                               Notes())
+    model = build_model(dataclasses.replace(config, epochs=1), vocab, constraints_for(vocab, base.config))
+    ner_init.load_weights(model, base, kept, vocab)
+    before = load_arrays(base.file("weights.h5"))
+    after = {v.path: np.asarray(v.numpy()) for v in model.weights}
+    f = [p for p in after if p.endswith("feature_embedding_0/embeddings")][0]
+    k = len(old.features[0])
+    np.testing.assert_array_equal(after[f][:k], before[f])
+    assert after[f].shape[0] == k + 1
+    np.testing.assert_array_equal(after["emissions/kernel"][:, : len(old.tags)], before["emissions/kernel"])
+
+
+def test_init_refuses_data_of_another_label_kind(pos_tagger, tagger_data, old_tagger, tmp_path: Path):
+    from lstmtext.ner.api import train
+
+    old_dir, d = pos_tagger
+    with pytest.raises(BundleError, match=r"--init .*model-best: the bundle tags per-token labels, this data has "
+                                          r"spans"):
+        train(TrainOptions(output=tmp_path / "a", train=[tagger_data["old_train"]], valid=[tagger_data["old_valid"]],
+                           sets=NER_SETS, epochs=1, init=old_dir), Reporter())
+    pos = _pos_file(tmp_path / "pos.txt", POS_OLD, 10, 3)
+    with pytest.raises(BundleError, match=r"--init .*model-best: the bundle tags spans .*, this data has "
+                                          r"per-token labels"):
+        train(TrainOptions(output=tmp_path / "b", train=[pos], valid=[pos], sets=NER_SETS, epochs=1,
+                           init=old_tagger, extra={"tag_column": 3}), Reporter())

@@ -8,24 +8,31 @@ data needs it:
   them, with fresh emission columns and fresh CRF rows and columns. The CRF's
   forbidden-transition mask is built from the whole new tag set, so moves
   between old and new tags obey the scheme (BIOES/IOB2) like any others.
-* **Vocabularies.** The bundle's words and characters keep their ids and
-  vectors; training words (``min_count`` applies) and characters the bundle
-  lacks are added after them with freshly initialised vectors, so the
-  tagger can learn the new domain's words rather than read them all as
-  ``<unk>``.
+  A per-token tagger (part of speech, residue states) grows the same way by
+  the labels the data adds.
+* **Vocabularies.** The bundle's words and characters, and the values of its
+  feature columns, keep their ids and vectors; training words (``min_count``
+  applies), characters and feature values the bundle lacks are added after
+  them with freshly initialised vectors, so the tagger can learn the new
+  domain's words rather than read them all as ``<unk>``.
 * Everything else (character encoder, BiLSTM layers, casing embedding)
   starts from the bundle's weights.
 
-Data the bundle cannot represent (more than half the characters unknown to
-it, or no word it knows) is refused with one line naming the bundle.
+The bundle fixes its input (words or characters), its feature columns and
+its label kind: data of another kind (per-token labels for a span tagger,
+FASTA for a word tagger) is refused with one line naming the bundle, as is
+data the bundle cannot represent (more than half the characters unknown to
+it, or no word it knows).
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from lstmtext.errors import BundleError, UsageError
-from lstmtext.ner import schemes
+from lstmtext.ner import labels, schemes
 from lstmtext.ner.features import Vocab
 from lstmtext.training import init_from
 
@@ -64,27 +71,67 @@ def merge_vocabulary(bundle, new: Vocab, meta: dict, train_data, reporter) -> tu
     if tokens and not any(old.normalize(t) in old.word_index for t in tokens):
         raise BundleError(f"--init {bundle.path}: none of the training words is in its vocabulary; train "
                           "without --init, or start from a bundle trained on similar text")
-    old_types = sorted({schemes.split_tag(t)[1] for t in old.tags if t != "O"})
+    spans = labels.kind_of(bundle.config) == labels.SPANS
     added_tags = [t for t in new.tags if t not in old.tag_index]
-    new_types = sorted({schemes.split_tag(t)[1] for t in added_tags})
-    words = old.words + [w for w in new.words if w not in old.word_index]
-    char_list = old.chars + [c for c in new.chars if c not in old.char_index]
+    if spans:  # entity types, as the tags are B-/I-/E-/S- of them
+        old_types = sorted({schemes.split_tag(t)[1] for t in old.tags if t != "O"})
+        new_types = sorted({schemes.split_tag(t)[1] for t in added_tags})
+    else:  # the labels themselves
+        old_types, new_types = list(old.tags), list(added_tags)
+    words = _extended(old.words, new.words)
+    char_list = _extended(old.chars, new.chars)
+    features = [_extended(o, n) for o, n in zip(old.features, new.features)]
     vocab = Vocab(words, char_list, old.tags + added_tags, old.lowercase, old.normalize_digits,
-                  old.max_word_length)
+                  old.max_word_length, features)
     meta = dict(meta)
     meta["tags"] = vocab.tags
-    meta["entity_types"] = sorted(set(old_types) | set(meta.get("entity_types", [])))
-    meta["vocab"] = {"words": len(vocab.words), "chars": len(vocab.chars)}
+    if spans:
+        meta["entity_types"] = sorted(set(old_types) | set(meta.get("entity_types", [])))
+    meta["vocab"] = {**meta.get("vocab", {}), "words": len(vocab.words), "chars": len(vocab.chars)}
     if bundle.meta.get("embeddings"):
         meta["embeddings"] = bundle.meta["embeddings"]  # where the bundle's word vectors came from
+    new_values = sum(len(f) for f in features) - sum(len(f) for f in old.features)
     meta["train_data"] = {**meta.get("train_data", {}), "init": init_from.summary(
         bundle, kept_types=old_types, new_types=new_types, new_words=len(words) - len(old.words),
-        new_chars=len(char_list) - len(old.chars))}
+        new_chars=len(char_list) - len(old.chars), new_feature_values=new_values)}
+    what = "entity types" if spans else "labels"
     reporter.message(
-        f"--init {bundle.path}: kept {len(old_types)} entity types ({', '.join(old_types) or 'none'}), "
-        f"added {len(new_types)} ({', '.join(new_types) or 'none'}); {len(words) - len(old.words)} new words "
-        f"and {len(char_list) - len(old.chars)} new characters get fresh vectors")
+        f"--init {bundle.path}: kept {len(old_types)} {what} ({_listed(old_types)}), "
+        f"added {len(new_types)} ({_listed(new_types)}); {len(words) - len(old.words)} new words, "
+        f"{len(char_list) - len(old.chars)} new characters"
+        + (f" and {new_values} new feature values" if features else "") + " get fresh vectors")
     return vocab, meta, old
+
+
+def _extended(old: list[str], new: list[str]) -> list[str]:
+    """``old`` in its order, then the entries of ``new`` it lacks."""
+    seen = set(old)
+    return old + [x for x in new if x not in seen]
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    return (", ".join(names[:most]) + (" ..." if len(names) > most else "")) or "none"
+
+
+def check_kind(bundle, input_kind: str, label_kind: str) -> None:
+    """Refuse data of another input or label kind than the bundle's (one line naming it).
+
+    Raises:
+        BundleError: the bundle reads words and the data is characters (or the
+            reverse), or it tags spans and the data has per-token labels (or the reverse).
+    """
+    have = bundle.config.get("input", "words")
+    if have != input_kind:
+        raise BundleError(f"--init {bundle.path}: the bundle reads {_INPUTS[have]}, this data is "
+                          f"{_INPUTS[input_kind]}; train without --init")
+    have = labels.kind_of(bundle.config)
+    if have != label_kind:
+        raise BundleError(f"--init {bundle.path}: the bundle tags {_KINDS[have]}, this data has "
+                          f"{_KINDS[label_kind]}; train without --init")
+
+
+_INPUTS = {"words": "words", "chars": "characters (FASTA sequences)"}
+_KINDS = {labels.SPANS: "spans (entities, chunks)", labels.TOKENS: "per-token labels"}
 
 
 # Variables indexed by an inventory, by the last part of their path: which
@@ -93,15 +140,17 @@ _WORD_AXES = {"word_embedding/embeddings": (0,)}
 _CHAR_AXES = {"char_embedding/embeddings": (0,)}
 _TAG_AXES = {"emissions/kernel": (1,), "emissions/bias": (0,), "crf/transitions": (0, 1),
              "crf/start_transitions": (0,), "crf/end_transitions": (0,)}
+_FEATURE = re.compile(r"(?:^|/)feature_embedding_(\d+)/embeddings$")
 
 
 def _axes(path: str) -> dict[int, str]:
-    """``{axis: "words" | "chars" | "tags"}`` for a variable path."""
+    """``{axis: "words" | "chars" | "tags" | "feature<f>"}`` for a variable path."""
     for table, kind in ((_WORD_AXES, "words"), (_CHAR_AXES, "chars"), (_TAG_AXES, "tags")):
         for suffix, axes in table.items():
             if path == suffix or path.endswith("/" + suffix):
                 return {a: kind for a in axes}
-    return {}
+    m = _FEATURE.search(path)
+    return {0: f"feature{m.group(1)}"} if m else {}
 
 
 def load_weights(model, bundle, old: Vocab, vocab: Vocab) -> None:
@@ -119,8 +168,9 @@ def load_weights(model, bundle, old: Vocab, vocab: Vocab) -> None:
     arrays = load_arrays(bundle.file("weights.h5"))
     index = {"words": [vocab.word_index[w] for w in old.words],
              "chars": [vocab.char_index[c] for c in old.chars],
-             "tags": [vocab.tag_index[t] for t in old.tags]}
-    sizes = {"words": len(old.words), "chars": len(old.chars), "tags": len(old.tags)}
+             "tags": [vocab.tag_index[t] for t in old.tags],
+             **{f"feature{f}": [vocab.feature_index[f][v] for v in values] for f, values in enumerate(old.features)}}
+    sizes = {k: len(v) for k, v in index.items()}
     for v in model.weights:
         if v.path not in arrays:
             raise BundleError(f"--init {bundle.path}: weights lack variable '{v.path}'")

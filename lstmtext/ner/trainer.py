@@ -268,9 +268,8 @@ def train(options, reporter) -> dict:
             config = dataclasses.replace(config, label_kind=kind)
         if init is not None and (config.lm or (init.config.get("lm"))):
             raise UsageError("--init and --lm exclude each other (--init keeps a tagger without language models)")
-        if init is not None and kind == labels.TOKENS:
-            raise UsageError("--init extends the entity types of a span tagger; per-token labels train "
-                             "without --init")
+        if init is not None:
+            ner_init.check_kind(init, config.input, kind)
         train_sentences, valid_sentences, held_out = _validation_sentences(options, config, train_corpora,
                                                                            reporter)
         internal = config.tag_scheme

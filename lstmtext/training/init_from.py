@@ -27,7 +27,7 @@ SHAPE_KEYS = {
     "lm": ("tokenizer", "vocab_size", "embedding_dim", "hidden_size", "num_layers", "tie_weights"),
     "ner": ("word_dim", "casing_dim", "char_encoder", "char_dim", "char_filters", "char_kernel",
             "char_hidden", "hidden_size", "num_layers", "head", "tag_scheme", "lowercase",
-            "normalize_digits", "max_word_length"),
+            "normalize_digits", "max_word_length", "input", "feature_columns", "feature_dim"),
     "translate": ("joint_vocab", "vocab_size", "tokenizer", "embedding_dim", "encoder_units",
                   "encoder_layers", "decoder_units", "decoder_layers", "attention", "attention_units",
                   "tie_embeddings"),
