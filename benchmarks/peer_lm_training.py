@@ -4,7 +4,7 @@
 Usage::
 
     python benchmarks/peer_lm_training.py [--peer-python /work/peervenv/bin/python] [--lines 2000]
-        [--rounds 2] [--epochs 3] [--append]
+        [--rounds 2] [--epochs 3] [--baseline /path/to/other/checkout] [--append]
 
 Both train the shipped language model's recipe (benchmarks/recipes/ptb-medium-tied.toml:
 embedding 600, 2 x LSTM 600 tied to the output, dropout 0.5 in three places,
@@ -16,7 +16,12 @@ benchmarks/peers/torch_lm_worker.py in the peers' venv, on one thread and
 on torch's default. The first epoch of each (graph compilation, allocator)
 is left out; rounds alternate; medians of the remaining epochs' tokens/s and
 the ratios lstmtext / PyTorch are printed and, with ``--append``, added to
-benchmarks/RESULTS.md.
+benchmarks/RESULTS.md. ``--baseline`` adds a second lstmtext checkout (say
+the code before a change) to the same alternation, so a before/after ratio
+comes from one run on a busy machine.
+
+history.json's tokens/s counts the training steps only: an epoch's clock
+stops before validation and saving, as the PyTorch loop has neither.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another lstmtext checkout, run in the same rounds")
     parser.add_argument("--append", action="store_true")
     args = parser.parse_args()
 
@@ -57,7 +63,13 @@ def main() -> int:
     lines = (args.data / "ptb.train.txt").read_text(encoding="utf-8").splitlines()[: args.lines]
     tok = train_tokenizer(lines, 0, "word")
     ids = np.asarray(encode_lines(lines, tok).ids, np.int32)
-    speeds: dict[str, list[float]] = {"lstmtext": [], "PyTorch 1 thread": [], "PyTorch default threads": []}
+    roots = {"lstmtext": ROOT}
+    if args.baseline:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.baseline, capture_output=True,
+                             text=True).stdout.strip() or "?"
+        roots[f"lstmtext baseline ({rev})"] = args.baseline.resolve()
+    speeds: dict[str, list[float]] = {name: [] for name in roots}
+    speeds.update({"PyTorch 1 thread": [], "PyTorch default threads": []})
     threads = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -67,13 +79,14 @@ def main() -> int:
         np.save(tmp / "ids.npy", ids)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", LSTMTEXT_LITE_PARTS="0")
         for _ in range(args.rounds):
-            out = tmp / "run"
-            subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", "lm", "--train", str(tmp / "train.txt"),
-                            "--valid", str(tmp / "valid.txt"), "--config", str(RECIPE), "--epochs",
-                            str(args.epochs), "--output", str(out), "--overwrite", "--quiet", "--seed", "0"],
-                           check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-            history = json.loads((out / "model-last" / "history.json").read_text())
-            speeds["lstmtext"] += [e["tokens_per_s"] for e in history[1:]]
+            for name, root in roots.items():
+                out = tmp / "run"
+                subprocess.run([sys.executable, str(root / "cli.py"), "train", "lm", "--train",
+                                str(tmp / "train.txt"), "--valid", str(tmp / "valid.txt"), "--config", str(RECIPE),
+                                "--epochs", str(args.epochs), "--output", str(out), "--overwrite", "--quiet",
+                                "--seed", "0"], check=True, env=env, cwd=root, stdout=subprocess.DEVNULL)
+                history = json.loads((out / "model-last" / "history.json").read_text())
+                speeds[name] += [e["tokens_per_s"] for e in history[1:]]
             for name, n in (("PyTorch 1 thread", 1), ("PyTorch default threads", 0)):
                 penv = peer_env(n)
                 res = json.loads(subprocess.run(
@@ -92,7 +105,7 @@ def main() -> int:
     ]
     table = ["| system | median tokens/s | epochs | lstmtext / it |", "| --- | ---: | ---: | ---: |"]
     for name, v in speeds.items():
-        label = name if name == "lstmtext" else f"{name} ({threads[name]})"
+        label = f"{name} ({threads[name]})" if name in threads else name
         table.append(f"| {label} | {med[name]:,.0f} | {len(v)} | {med['lstmtext'] / med[name]:.2f}x |")
     report("LM training against PyTorch, shipped recipe", "peer_lm_training.py", lines_out, table, args.append)
     return 0

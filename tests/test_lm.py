@@ -222,3 +222,64 @@ def test_backward_model_reads_each_line_right_to_left(corpus, tmp_path: Path):
     assert backward_nll != pytest.approx(forward_nll, rel=1e-3)
     with pytest.raises(UsageError, match="backward language model"):
         next(iter(predict_records(b, ["the old"])))
+
+
+def _lstm_model(fast: bool, stateful: bool, return_sequences: bool):
+    import keras
+
+    from lstmtext.layers import sequence_lstm
+
+    ids = keras.Input(batch_shape=(3, None, 5))
+    model = keras.Model(ids, keras.layers.LSTM(4, return_sequences=return_sequences, stateful=stateful,
+                                               name="lstm_0")(ids))
+    if fast:
+        assert sequence_lstm.install(model) == 1
+    return model
+
+
+@pytest.mark.parametrize("stateful", [True, False])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_sequence_kernel_matches_keras_lstm(stateful: bool, return_sequences: bool):
+    """The whole-sequence training path: Keras' outputs, gradients and carried state, to float32 rounding."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(1)
+    plain = _lstm_model(False, stateful, return_sequences)
+    fast = _lstm_model(True, stateful, return_sequences)
+    fast.set_weights(plain.get_weights())
+    assert type(fast.get_layer("lstm_0")) is keras.layers.LSTM
+    x = np.random.default_rng(0).normal(size=(3, 7, 5)).astype("float32")
+    results = []
+    for model in (plain, fast):
+        calls = []
+        for length in (5, 7):  # the second call starts from the carried state when stateful
+            with tf.GradientTape() as tape:
+                y = model(x[:, :length], training=True)
+                loss = tf.reduce_sum(y * tf.sin(y))
+            grads = tape.gradient(loss, model.trainable_variables)
+            calls.append([y.numpy(), *[g.numpy() for g in grads],
+                          *[np.asarray(s) for s in (model.get_layer("lstm_0").states if stateful else [])]])
+        results.append(calls)
+    for a_call, b_call in zip(*results):
+        for a, b in zip(a_call, b_call):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_sequence_kernel_trains_like_keras_and_skips_weight_drop():
+    import keras
+
+    from lstmtext.layers import sequence_lstm
+    from lstmtext.layers.weight_drop_lstm import WeightDropLSTM
+
+    x = np.random.default_rng(0).normal(size=(3, 7, 5)).astype("float32")
+    losses = []
+    for fast in (False, True):
+        keras.utils.set_random_seed(2)
+        model = _lstm_model(fast, True, True)
+        model.compile(optimizer="sgd", loss="mse")
+        losses.append([float(model.train_on_batch(x, np.zeros((3, 7, 4), "float32"))) for _ in range(3)])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    ids = keras.Input(batch_shape=(3, 7, 5))
+    model = keras.Model(ids, WeightDropLSTM(4, weight_drop=0.5, return_sequences=True)(ids))
+    assert sequence_lstm.install(model) == 0

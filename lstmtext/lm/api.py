@@ -34,6 +34,7 @@ class LMTrainTask:
 
     def __init__(self, config: LMConfig, tokenizer: Tokenizer, train, valid, data_summary: dict, dist=None,
                  history: list | None = None):
+        from lstmtext.layers import sequence_lstm
         from lstmtext.lm import data
         from lstmtext.lm.network import build_lm, compile_lm
         from lstmtext.training.distribute import Distribution
@@ -49,6 +50,8 @@ class LMTrainTask:
             self.model = build_lm(config, tokenizer.vocab_size, self.dist.per_replica_batch(config.batch_size),
                                   None if config.variable_bptt else config.bptt)
             compile_lm(self.model, config)
+        # The LSTMs' whole-sequence kernel on a TensorFlow CPU (same function, fewer small products).
+        sequence_lstm.install(self.model)
         self.dist.prepare(self.model)
         self.scorer = None
         # Validation perplexities of the epochs so far (NT-ASGD's trigger reads
