@@ -588,3 +588,23 @@ def test_init_refuses_data_of_another_label_kind(pos_tagger, tagger_data, old_ta
                                           r"per-token labels"):
         train(TrainOptions(output=tmp_path / "b", train=[pos], valid=[pos], sets=NER_SETS, epochs=1,
                            init=old_tagger, extra={"tag_column": 3}), Reporter())
+
+
+def test_init_refuses_a_feature_column_option_other_than_the_bundles(pos_tagger, tmp_path: Path):
+    """``--feature-column`` on the command line is checked like ``--set``, not silently replaced."""
+    from lstmtext.ner.api import train
+
+    old_dir, d = pos_tagger
+    data = _pos_file(tmp_path / "pos.txt", POS_OLD, 10, 3)
+    # A copy of the feature column as column 3: a valid column, but not the bundle's.
+    wide = tmp_path / "wide.txt"
+    wide.write_text("".join(f"{w} {f} {f} {t}\n" if line.strip() else "\n"
+                            for line in data.read_text().splitlines() for w, f, t in [(line.split() or ["", "", ""])]))
+    with pytest.raises(ConfigError, match=r"config key 'feature_columns': is '2' in the --init bundle .*got '3'"):
+        train(TrainOptions(output=tmp_path / "a", train=[wide], valid=[wide], sets=NER_SETS, epochs=1,
+                           init=old_dir, extra={"feature_columns": "3"}), Reporter())
+    assert not (tmp_path / "a").exists()
+    # The bundle's own value is accepted.
+    train(TrainOptions(output=tmp_path / "b", train=[data], valid=[data], sets=NER_SETS, epochs=1,
+                       init=old_dir, extra={"feature_columns": "2"}), Reporter())
+    assert (tmp_path / "b" / "model-best").is_dir()

@@ -57,10 +57,11 @@ def read_init(options, task: str):
 
 
 def explicit_keys(options) -> set[str]:
-    """Config keys the user set in ``--config`` or ``--set``."""
+    """Config keys the user set: ``--config``, ``--set`` or a command-line option (``--feature-column``)."""
     from lstmtext import config as config_io
 
     keys = set(config_io.parse_sets(options.sets))
+    keys |= {k for k, v in (options.extra or {}).items() if v is not None}
     if options.config_file is not None:
         keys |= set(config_io.load_toml(options.config_file))
     return keys

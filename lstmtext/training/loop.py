@@ -235,7 +235,12 @@ def assign_variables(model, arrays: dict[str, list[np.ndarray]], path: Path) -> 
 
 @contextlib.contextmanager
 def output_lock(output: Path) -> Iterator[None]:
-    """Refuse a second training into the same output directory at once."""
+    """Refuse a second training into the same output directory at once.
+
+    A directory made here and left empty (the training stopped on bad input
+    before writing anything) is removed again.
+    """
+    created = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
     lock = output / ".lock"
     try:
@@ -256,6 +261,9 @@ def output_lock(output: Path) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                output.rmdir()  # only when empty
 
 
 def check_output(output: Path, resume: bool, overwrite: bool) -> None:
