@@ -122,3 +122,42 @@ def test_layers_serialize_round_trip():
     out = again(np.array([[[1, 2, 0], [0, 0, 0]]], "int32"))
     assert tuple(out.shape) == (1, 2, 12)
     assert np.allclose(keras.ops.convert_to_numpy(out)[0, 1], 0.0)
+
+
+def test_marginals_and_marginal_decoding_equal_brute_force():
+    from lstmtext.layers.viterbi import decode_tags, marginals_numpy
+
+    rng = np.random.default_rng(11)
+    K = 3
+    trans, start, end = (rng.normal(size=s).astype("float32") * 2 for s in ((K, K), (K,), (K,)))
+    emissions = rng.normal(size=(4, 5, K)).astype("float32") * 2
+    lengths = np.array([5, 3, 1, 0])
+    probs = marginals_numpy(emissions, lengths, trans, start, end)
+    decoded = decode_tags(emissions, lengths, (trans, start, end), "marginal")
+    for b, T in enumerate(lengths):
+        assert probs[b].shape == (T, K) and len(decoded[b]) == T
+        if T == 0:
+            continue
+        paths = brute(emissions[b], T, trans, start, end)
+        scores = np.array([v for _, v in paths], np.float64)
+        weights = np.exp(scores - scores.max())
+        weights /= weights.sum()
+        expected = np.zeros((T, K))
+        for (seq, _), w in zip(paths, weights):
+            expected[np.arange(T), list(seq)] += w
+        np.testing.assert_allclose(probs[b], expected, atol=1e-5)
+        assert list(decoded[b]) == list(expected.argmax(axis=1))
+    # Viterbi through the same entry point; a softmax head takes each token's best score.
+    viterbi = decode_tags(emissions, lengths, (trans, start, end), "viterbi")
+    assert [list(v) for v in viterbi] == [list(v) for v in viterbi_numpy(emissions, lengths, trans, start, end)]
+    plain = decode_tags(emissions, lengths, None)
+    assert list(plain[0]) == list(emissions[0].argmax(-1)) and len(plain[3]) == 0
+
+
+def test_per_token_labels_decode_by_marginals_and_spans_by_viterbi():
+    from lstmtext.ner.labels import decoding_of
+
+    assert decoding_of({"label_kind": "tokens"}) == "marginal"
+    assert decoding_of({"label_kind": "tokens", "decode": "viterbi"}) == "viterbi"
+    assert decoding_of({"label_kind": "spans", "decode": "marginal"}) == "viterbi"
+    assert decoding_of({}) == "viterbi"  # bundles from before label kinds hold spans

@@ -75,3 +75,80 @@ def viterbi_numpy(
         tag = pointers[t][rows, tag]
         out[:, t] = tag
     return [out[b, : lengths[b]] for b in range(batch)]
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    top = a.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.exp(a - top).sum(axis=axis))
+
+
+def marginals_numpy(
+    emissions: np.ndarray,
+    lengths: np.ndarray,
+    trans: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+) -> list[np.ndarray]:
+    """Each token's label probabilities under the CRF (forward-backward with NumPy), batched.
+
+    Args: as :func:`viterbi_numpy`.
+
+    Returns:
+        One ``(length, num_tags)`` float32 array per sentence; each row sums to 1.
+    """
+    e = np.asarray(emissions, np.float64)
+    batch, time, num_tags = e.shape
+    lengths = np.asarray(lengths)
+    if time == 0:
+        return [np.zeros((0, num_tags), np.float32) for _ in range(batch)]
+    trans = np.asarray(trans, np.float64)[None]
+    end = np.asarray(end, np.float64)
+    alpha = np.empty((time, batch, num_tags))
+    alpha[0] = np.asarray(start, np.float64)[None] + e[:, 0]
+    for t in range(1, time):
+        alpha[t] = _logsumexp(alpha[t - 1][:, :, None] + trans, 1) + e[:, t]
+    # beta[t]: log-sum of the scores after token t, given its label; `end` at each sentence's last token.
+    beta = np.broadcast_to(end, (batch, num_tags)).copy()
+    post = np.empty((batch, time, num_tags))
+    post[:, time - 1] = alpha[time - 1] + beta
+    for t in range(time - 2, -1, -1):
+        inner = _logsumexp(trans + (e[:, t + 1] + beta)[:, None, :], 2)
+        beta = np.where((t + 1 < lengths)[:, None], inner, end[None])
+        post[:, t] = alpha[t] + beta
+    post -= post.max(axis=-1, keepdims=True)
+    prob = np.exp(post)
+    prob /= prob.sum(axis=-1, keepdims=True)
+    return [prob[b, : lengths[b]].astype(np.float32) for b in range(batch)]
+
+
+DECODINGS = ("viterbi", "marginal")
+
+
+def decode_tags(
+    emissions: np.ndarray,
+    lengths: Sequence[int],
+    potentials: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    mode: str = "viterbi",
+) -> list[np.ndarray]:
+    """Tag ids per sentence from ``(batch, time, tags)`` scores, the one decoder of every tagger runtime.
+
+    Args:
+        emissions: Scores, padded on the right.
+        lengths: Real lengths.
+        potentials: The CRF's ``(transitions, start, end)`` with constraints
+            applied; ``None`` for a softmax head (each token's best score).
+        mode: ``viterbi``: the best sequence; ``marginal`` (posterior
+            decoding): each token's most probable label, which maximises the
+            expected number of correct tokens (the measure of per-token
+            labels); Viterbi keeps span tags well formed.
+    """
+    lengths = np.asarray(lengths)
+    if potentials is None:
+        best = np.asarray(emissions).argmax(axis=-1)
+        return [best[b, : lengths[b]] for b in range(len(lengths))]
+    trans, start, end = potentials
+    if mode == "viterbi":
+        return viterbi_numpy(emissions, lengths, trans, start, end)
+    if mode != "marginal":
+        raise ValueError(f"unknown CRF decoding {mode!r} (expected one of {', '.join(DECODINGS)})")
+    return [p.argmax(axis=-1).astype(np.int64) for p in marginals_numpy(emissions, lengths, trans, start, end)]

@@ -85,6 +85,10 @@ class NERConfig:
     dropout: float | Auto = option(AUTO, "dropout on the word features and on each BiLSTM's output (auto: "
                                    "from the training tokens)")
     head: str = option("crf", "output layer: crf or softmax", ("crf", "softmax"))
+    decode: str = option("auto", "how the CRF picks per-token labels: marginal (each token's most probable "
+                         "label, forward-backward: the most tokens right) or viterbi (the most probable "
+                         "sequence); auto: marginal. Spans always decode with viterbi (well-formed spans)",
+                         ("auto", "viterbi", "marginal"))
     # training
     batch_size: int | Auto = option(AUTO, "sentences per batch (auto: from the training sentences)")
     epochs: int | Auto = option(AUTO, "maximum epochs (auto: enough steps for the data; early stopping ends it)")

@@ -63,6 +63,17 @@ def kind_of(config: dict) -> str:
     return kind if kind in (SPANS, TOKENS) else SPANS
 
 
+def decoding_of(config: dict) -> str:
+    """How a CRF tagger picks its tags: ``viterbi`` or ``marginal`` (:func:`lstmtext.layers.viterbi.crf_decode`).
+
+    Spans always take Viterbi (well-formed spans); per-token labels take the
+    config's ``decode``, marginal when it is auto (bundles from before it too).
+    """
+    if kind_of(config) != TOKENS:
+        return "viterbi"
+    return "viterbi" if config.get("decode", "auto") == "viterbi" else "marginal"
+
+
 def label_set(sequences: Iterable[Sequence[str | None]]) -> list[str]:
     """The distinct labels of per-token data, sorted (``None``, a masked position, is left out)."""
     return sorted({t for tags in sequences for t in tags if t is not None})

@@ -10,8 +10,8 @@ has a casing feature, ``chars`` (B, T, C) when it has character features,
 right-padded with 0, and ``lm_vectors`` (B, T, D) float32 when it reads
 language models (computed in NumPy, :mod:`lstmtext.ner.lm_features`); out ``emissions`` (B, T, tags). The CRF's
 transitions (constraints of the tag scheme included) are stored as plain
-arrays in ``lite/crf.npz``; Viterbi runs in NumPy
-(:func:`lstmtext.layers.viterbi.viterbi_numpy`), as for the other runtimes.
+arrays in ``lite/crf.npz``; decoding (Viterbi, or marginals for per-token labels) runs in NumPy
+(:func:`lstmtext.layers.viterbi.decode_tags`), as for the other runtimes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from lstmtext.errors import BundleError
+from lstmtext.ner import labels
 
 
 def signature(config: dict) -> tuple[list[str], list[str]]:
@@ -135,19 +136,17 @@ class LiteTaggerNet:
             if set(crf) != {"transitions", "start", "end"}:
                 raise BundleError(f"{bundle.path}/lite/crf.npz: expected transitions, start and end")
             self.crf = crf
+        self.decoding = labels.decoding_of(config)
 
     def emissions(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         return self.fn(**{n: np.asarray(inputs[n], np.float32 if n == "lm_vectors" else np.int32)
                           for n in self.names})["emissions"]
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
-        lengths = np.asarray(lengths)
-        if self.crf is not None:
-            from lstmtext.layers.viterbi import viterbi_numpy
+        from lstmtext.layers.viterbi import decode_tags
 
-            return viterbi_numpy(emissions, lengths, self.crf["transitions"], self.crf["start"], self.crf["end"])
-        best = emissions.argmax(axis=-1)
-        return [best[b, : lengths[b]] for b in range(len(lengths))]
+        crf = (self.crf["transitions"], self.crf["start"], self.crf["end"]) if self.crf is not None else None
+        return decode_tags(emissions, lengths, crf, self.decoding)
 
     def tag(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.decode(self.emissions(inputs), (inputs["words"] != 0).sum(axis=1))

@@ -14,6 +14,7 @@ import numpy as np
 
 from lstmtext.decoding.lstm_numpy import lstm_sequences
 from lstmtext.errors import BundleError
+from lstmtext.ner import labels
 from lstmtext.ner.features import Vocab
 
 
@@ -77,6 +78,7 @@ class NumpyTagger:
         for key in need:
             if key not in self.a:
                 raise BundleError(f"weights lack variable '{key}'")
+        self.decoding = labels.decoding_of(config)
         if self.head == "crf":
             from lstmtext.layers.viterbi import constraint_matrices
 
@@ -194,13 +196,10 @@ class NumpyTagger:
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
         """Best tag ids per sentence."""
-        lengths = np.asarray(lengths)
-        if self.head == "crf":
-            from lstmtext.layers.viterbi import viterbi_numpy
+        from lstmtext.layers.viterbi import decode_tags
 
-            return viterbi_numpy(emissions, lengths, self.trans, self.start, self.end)
-        best = emissions.argmax(axis=-1)
-        return [best[b, : lengths[b]] for b in range(len(lengths))]
+        crf = (self.trans, self.start, self.end) if self.head == "crf" else None
+        return decode_tags(emissions, lengths, crf, self.decoding)
 
     def tag(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Tag ids for each sentence of an encoded batch."""
