@@ -19,12 +19,29 @@ The gates and their order (i, f, c, o), the carried state and every variable
 are those of ``keras.layers.LSTM``; outputs and gradients agree with it to
 float32 rounding (sums taken in another order), which the tests check.
 
-:func:`install` switches the path on for the plain LSTM layers of a model,
-per layer instance, so the layers stay ``keras.layers.LSTM`` (config, saved
-weights and their paths unchanged) and every case this path does not cover
-(another backend, a GPU, where cuDNN is faster, masks, cell dropout, other
-activations, ``go_backwards``, ``unroll``, a compute dtype other than float32)
-takes Keras' own loop.
+Masks and ``go_backwards`` follow Keras' TensorFlow loop
+(``keras.src.backend.tensorflow.rnn.rnn``), for any mask, not only right
+padding:
+
+- ``go_backwards`` reverses the inputs and the mask in time, and the outputs
+  come back in that reversed order (``Bidirectional`` flips them back);
+- at a masked step both states keep their previous values (the step's input
+  has no effect and gets a zero gradient);
+- a masked step's output is zero with ``zero_output_for_mask`` (which
+  ``Bidirectional`` sets for ``return_sequences``), and otherwise the last
+  output before it, zero before any unmasked step; that is the carried ``h``
+  once a step was unmasked, so the loop keeps only the carried states and
+  the outputs are one ``where`` over all steps;
+- the last output (the result without ``return_sequences``) is the last
+  step's masked output, and the returned states are the carried ones.
+
+:func:`install` switches the path on for the plain LSTM layers of a model
+(also those inside ``Bidirectional`` and other layers), per layer instance,
+so the layers stay ``keras.layers.LSTM`` (config, saved weights and their
+paths unchanged) and every case this path does not cover (another backend,
+a GPU, where cuDNN is faster, a mask of another rank than ``(batch, time)``,
+cell dropout, other activations, ``unroll``, a compute dtype other than
+float32) takes Keras' own loop.
 """
 
 from __future__ import annotations
@@ -58,17 +75,11 @@ def install(model) -> int:
 
 
 def _lstm_layers(model):
-    seen = set()
-    stack = [model]
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
+    # Every tracked sublayer: Bidirectional's two LSTMs, a CharEncoder's BiLSTM.
+    for layer in model._flatten_layers(include_self=True, recursive=True):
         # Subclasses that keep Keras' inner loop (lstmtext.lm.network.StreamLSTM) qualify.
         if isinstance(layer, keras.layers.LSTM) and type(layer).inner_loop is keras.layers.LSTM.inner_loop:
             yield layer
-        stack.extend(getattr(layer, "layers", None) or [])
 
 
 def _has_gpu() -> bool:
@@ -80,7 +91,7 @@ def _has_gpu() -> bool:
 def applies(layer, mask, training) -> bool:
     """Whether the sequence kernel computes exactly what Keras' loop would for this call."""
     cell = layer.cell
-    return (mask is None and not layer.go_backwards and not layer.unroll and cell.use_bias
+    return ((mask is None or len(mask.shape) == 2) and not layer.unroll and cell.use_bias
             and cell.activation is keras.activations.tanh
             and cell.recurrent_activation is keras.activations.sigmoid
             and not (training and (cell.dropout or cell.recurrent_dropout))
@@ -89,23 +100,33 @@ def applies(layer, mask, training) -> bool:
 
 def _make_inner_loop(original):
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):  # as keras.layers.LSTM.inner_loop
+            mask = mask[0]
         if not applies(self, mask, training):
             return original(sequences, initial_state, mask, training=training)
         cell = self.cell
         outputs, h, c = lstm_sequence(sequences, initial_state[0], initial_state[1], cell.kernel,
-                                      cell.recurrent_kernel, cell.bias)
-        return h, outputs, [h, c]
+                                      cell.recurrent_kernel, cell.bias, mask=mask,
+                                      go_backwards=self.go_backwards,
+                                      zero_output_for_mask=self.zero_output_for_mask)
+        return (h if mask is None else outputs[:, -1]), outputs, [h, c]
 
     return inner_loop
 
 
-def lstm_sequence(inputs, h0, c0, kernel, recurrent_kernel, bias):
+def lstm_sequence(inputs, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_backwards=False,
+                  zero_output_for_mask=False):
     """An LSTM over a batch of sequences, as ``keras.layers.LSTM`` computes it (TensorFlow).
 
     Args:
         inputs: ``(batch, time, features)``.
         h0, c0: Initial states, ``(batch, units)``.
         kernel, recurrent_kernel, bias: The LSTM cell's weights (gates i, f, c, o).
+        mask: ``(batch, time)``, true at the steps that count; ``None``: all do.
+        go_backwards: Run from the last step to the first; the outputs are
+            then in that order, as Keras returns them.
+        zero_output_for_mask: A masked step outputs zeros rather than the
+            output before it.
 
     Returns:
         ``(outputs (batch, time, units), h_T, c_T)``.
@@ -117,18 +138,35 @@ def lstm_sequence(inputs, h0, c0, kernel, recurrent_kernel, bias):
     # Time-major before the projection: the transposes move the narrow inputs
     # and outputs rather than the four-gate-wide projections.
     x = tf.transpose(inputs, [1, 0, 2])
+    if go_backwards:
+        x = tf.reverse(x, [0])
     shape = tf.shape(x)
     projected = tf.reshape(tf.matmul(tf.reshape(x, [-1, features]), kernel),
                            tf.concat([shape[:2], [tf.shape(kernel)[1]]], 0))
+    if mask is not None:
+        mask = tf.transpose(tf.cast(mask, tf.bool))[:, :, None]  # (time, batch, 1)
+        if go_backwards:
+            mask = tf.reverse(mask, [0])
     # tf.identity snapshots the states: a stateful layer assigns its carried
     # state variables after this call, and the gradient must see the old values.
     outputs, h, c = _recurrence(projected, tf.identity(h0), tf.identity(c0),
-                                tf.identity(recurrent_kernel), tf.identity(bias))
+                                tf.identity(recurrent_kernel), tf.identity(bias), mask)
+    if mask is not None:
+        # The loop returns the carried h of every step; a masked step's output
+        # is zero, or (without zero_output_for_mask) the carried h once some
+        # step was unmasked (the previous output, as Keras' loop keeps it).
+        shown = mask if zero_output_for_mask else tf.cumsum(tf.cast(mask, tf.int32), axis=0) > 0
+        outputs = tf.where(shown, outputs, tf.zeros_like(outputs))
     return tf.transpose(outputs, [1, 0, 2]), h, c
 
 
-def _recurrence(projected, h0, c0, recurrent_kernel, bias):
-    """The loop over time on time-major input projections ``(time, batch, 4 units)``, with its own gradient."""
+def _recurrence(projected, h0, c0, recurrent_kernel, bias, mask=None):
+    """The loop over time on time-major input projections ``(time, batch, 4 units)``, with its own gradient.
+
+    ``mask`` (``(time, batch, 1)`` booleans, or ``None``) keeps both states
+    through the masked steps; the outputs are the carried ``h`` of every step.
+    The mask is read from the enclosing scope: it takes no gradient.
+    """
     import tensorflow as tf
 
     @tf.custom_gradient
@@ -143,8 +181,12 @@ def _recurrence(projected, h0, c0, recurrent_kernel, bias):
             z = z + bias
             i, f, g, o = tf.split(z, 4, axis=1)
             i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
-            c = f * c + i * g
-            h = o * tf.tanh(c)
+            new_c = f * c + i * g
+            new_h = o * tf.tanh(new_c)
+            if mask is None:
+                h, c = new_h, new_c
+            else:
+                h, c = tf.where(mask[t], new_h, h), tf.where(mask[t], new_c, c)
             return t + 1, h, c, hs.write(t, h), cs.write(t, c), gates.write(t, tf.concat([i, f, g, o], 1))
 
         arrays = [tf.TensorArray(dtype, size=steps) for _ in range(3)]
@@ -159,10 +201,16 @@ def _recurrence(projected, h0, c0, recurrent_kernel, bias):
                 i, f, g, o = tf.split(gates[t], 4, axis=1)
                 tanh_c = tf.tanh(cs[t])
                 dh = dh + d_outputs[t]
+                carried_dc = dc
                 dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
                 dz = tf.concat([dc * g * i * (1.0 - i), dc * c_prev[t] * f * (1.0 - f),
                                 dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], 1)
-                return t - 1, tf.matmul(dz, transposed), dc * f, dz_all.write(t, dz)
+                if mask is None:
+                    return t - 1, tf.matmul(dz, transposed), dc * f, dz_all.write(t, dz)
+                # A masked step passes both states' gradients through untouched.
+                dz = tf.where(mask[t], dz, tf.zeros_like(dz))
+                return (t - 1, tf.where(mask[t], tf.matmul(dz, transposed), dh),
+                        tf.where(mask[t], dc * f, carried_dc), dz_all.write(t, dz))
 
             d_outputs = tf.zeros_like(hs) if d_outputs is None else d_outputs
             d_h = tf.zeros_like(h0) if d_h is None else d_h
