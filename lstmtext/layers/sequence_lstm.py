@@ -74,9 +74,25 @@ def install(model) -> int:
     return count
 
 
+def _sublayers(model):
+    """``model`` and every layer tracked below it: Bidirectional's two LSTMs, a CharEncoder's BiLSTM."""
+    flatten = getattr(model, "_flatten_layers", None)  # Keras 3's own walk (private: a fallback below)
+    if flatten is not None:
+        yield from flatten(include_self=True, recursive=True)
+        return
+    seen, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        stack.extend(getattr(layer, "layers", None) or [])
+        stack.extend(v for v in vars(layer).values() if isinstance(v, keras.layers.Layer))
+
+
 def _lstm_layers(model):
-    # Every tracked sublayer: Bidirectional's two LSTMs, a CharEncoder's BiLSTM.
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in _sublayers(model):
         # Subclasses that keep Keras' inner loop (lstmtext.lm.network.StreamLSTM) qualify.
         if isinstance(layer, keras.layers.LSTM) and type(layer).inner_loop is keras.layers.LSTM.inner_loop:
             yield layer
