@@ -176,3 +176,21 @@ def test_training_progress_bar_runs_on_a_terminal():
     reporter.epoch_end(0, {"epoch": 1, "loss": 1.0})
     reporter.train_end()
     assert reporter.tokens == 30 and reporter.progress is None
+
+
+def test_progress_lines_of_a_resumed_epoch_time_only_its_own_steps(monkeypatch):
+    """Resumed at step 50 of 100: one line per tenth from there on, and an ETA from this run's steps."""
+    from lstmtext.cli import console
+
+    lines = []
+    monkeypatch.setattr(console.err, "print", lambda text, *a, **k: lines.append(text))
+    clock = iter(range(1000))
+    monkeypatch.setattr(console.time, "perf_counter", lambda: float(next(clock)))
+    reporter = console.RichReporter()
+    reporter.terminal = False
+    reporter.train_begin(1, 0)
+    reporter.epoch_begin(0, 100, 0.1)  # clock 0
+    for step in range(50, 100):  # clock 1, 2, ...: one second a step
+        reporter.step(step, 1.0, 10)
+    assert [line.split()[3] for line in lines] == [f"{n}/100" for n in (51, 60, 70, 80, 90, 100)]
+    assert lines[0].endswith("eta 49s")  # 1 s for 1 step, 49 to go (not 1/51 s a step)

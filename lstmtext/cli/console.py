@@ -97,6 +97,7 @@ class RichReporter:
         self.tokens = 0
         self.loss = float("nan")
         self.next_note = 0.1
+        self.first_step = None  # a resumed epoch starts past step 0
         if self.quiet:
             return
         if self.terminal:
@@ -119,14 +120,18 @@ class RichReporter:
             return
         elapsed = time.perf_counter() - self.t0
         tps = self.tokens / max(elapsed, 1e-9)
+        if self.first_step is None:
+            self.first_step = step
         if self.progress is not None:
             if step % 5 == 0 or (self.steps and step + 1 == self.steps):
                 self.progress.update(self.task, completed=step + 1, loss=loss, tps=tps)
         elif self.steps and (step + 1) / self.steps >= self.next_note:
-            eta = elapsed / (step + 1) * (self.steps - step - 1)
+            # The rate of the steps run in this process: a resumed epoch's earlier steps took no time here.
+            eta = elapsed / (step + 1 - self.first_step) * (self.steps - step - 1)
             err.print(f"epoch {self.epoch + 1}/{self.epochs} step {step + 1}/{self.steps} "
                       f"loss {loss:.3f} {tps:,.0f} tok/s eta {eta:.0f}s")
-            self.next_note += 0.1
+            while (step + 1) / self.steps >= self.next_note:  # one line, not one per tenth already passed
+                self.next_note += 0.1
 
     def epoch_end(self, epoch: int, metrics: dict) -> None:
         self._stop()
