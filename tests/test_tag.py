@@ -300,6 +300,36 @@ def test_feature_column_is_an_input_of_train_predict_and_evaluate(pos_data, tmp_
     r = runner.invoke(app, ["evaluate", str(out), str(narrow)])
     assert r.exit_code != 0 and "Traceback" not in r.output
 
+    # JSONL 'tokens' records carry the column as "features", keyed by column number or as a list.
+    gold = read_conll(pos_data["valid"], feature_columns=[2]).sentences
+    keyed, listed = tmp_path / "keyed.jsonl", tmp_path / "listed.jsonl"
+    keyed.write_text("".join(json.dumps({"tokens": s.tokens, "tags": s.tags, "features": {"2": s.features[0]}}) + "\n"
+                             for s in gold), encoding="utf-8")
+    listed.write_text("".join(json.dumps({"tokens": s.tokens, "features": s.features}) + "\n" for s in gold),
+                      encoding="utf-8")
+    expected = tagger.tag([s.tokens for s in gold], features=[s.features for s in gold])
+    for path in (keyed, listed):
+        lines = list(api.predict(b, path.read_text().splitlines(), PredictOptions(runtime="numpy")))
+        assert [json.loads(line)["tags"] for line in lines] == expected
+    assert api.evaluate(b, EvalOptions(files=[keyed]))["f1"] == pytest.approx(result["f1"])
+    # ... and training reads them the same way as the CoNLL column.
+    from lstmtext.ner.data import read_tagged
+
+    again = read_tagged(keyed, feature_columns=[2]).sentences
+    assert [(s.tokens, s.tags, s.features) for s in again] == [(s.tokens, s.tags, s.features) for s in gold]
+    bad_records = {
+        '{"text": "the cat sees Anna ."}': "give 'tokens' records with 'features'",
+        '{"tokens": ["the", "cat"]}': "the record needs 'features'",
+        '{"tokens": ["the", "cat"], "features": {"3": ["DT", "NN"]}}': "'features' lacks column(s) 2",
+        '{"tokens": ["the", "cat"], "features": {"2": ["DT"]}}': "feature column 2 must be a list of 2",
+    }
+    for record, message in bad_records.items():
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"tokens": ["a"], "features": [["DT"]]}\n' + record + "\n", encoding="utf-8")
+        r = runner.invoke(app, ["predict", str(out), "--input", str(bad)])
+        assert r.exit_code != 0 and message in r.output and "bad.jsonl:2" in r.output, (record, r.output)
+        assert "Traceback" not in r.output
+
 
 def test_batch_predictor_equals_predict_for_label_kinds_and_feature_columns(pos_tagger, pos_data, tmp_path):
     """The engine-neutral batch predictor (Ray and Beam workers run it) gives predict's lines for

@@ -214,9 +214,10 @@ def _items(lines: Iterator[tuple[int, str]], fmt: str, word_column: int, problem
         yield from iter_conll(lines, name, word_column, None, problems.policy, problems,
                               feature_columns=feature_columns)
         return
-    if feature_columns:
-        raise UsageError(f"this tagger reads CoNLL column(s) {', '.join(map(str, feature_columns))} as input "
-                         f"features: give CoNLL input that has them (this input reads as {fmt})")
+    if feature_columns and fmt != "jsonl":
+        raise UsageError(f"this tagger reads column(s) {', '.join(map(str, feature_columns))} as input "
+                         f"features: give CoNLL input that has them, or JSONL 'tokens' records with "
+                         f"'features' (this input reads as {fmt})")
     for number, line in lines:
         if fmt == "jsonl":
             if not line.strip():
@@ -227,7 +228,7 @@ def _items(lines: Iterator[tuple[int, str]], fmt: str, word_column: int, problem
             except (ValueError, RecursionError) as exc:  # absurdly nested JSON recurses
                 problems.report(f"invalid JSON ({exc.args[0] if exc.args else exc})", name, number)
                 continue
-            sent = json_sentence(obj, name, number, problems, need_tags=False)
+            sent = json_sentence(obj, name, number, problems, need_tags=False, feature_columns=feature_columns)
             if sent is not None:
                 yield "sentence", sent
         else:

@@ -11,6 +11,10 @@ JSONL
     ``{"text": "...", "entities": [{"start": s, "end": e, "type": "PER"}]}``
     (character offsets, end exclusive; the text is split with
     :func:`tokenize` and each token inside an entity gets its type).
+    A tagger trained with feature columns (``--feature-column 2``) reads them
+    from ``tokens`` records as ``"features": {"2": ["NNP", ...]}`` (keyed by
+    the column number, one value per token) or as a list of such lists in the
+    order the columns were given.
 
 Plain text (prediction only)
     One sentence or passage per line, split by :func:`tokenize`.
@@ -309,14 +313,54 @@ def read_conll(path: str | Path, word_column: int = 1, tag_column: int = -1, sch
 # ---------------------------------------------------------------------------
 
 
+def _json_features(obj: dict, n: int, feature_columns: Sequence[int], path: str, number: int,
+                   problems: _Problems) -> list[list[str]] | None:
+    """The ``features`` of a ``tokens`` record, one list per feature column in the tagger's order.
+
+    ``features`` is an object keyed by the column numbers the tagger was trained
+    with (``{"2": ["NNP", ...]}``) or a list of lists in that order; every list
+    is as long as ``tokens``.
+    """
+    wanted = ", ".join(map(str, feature_columns))
+    given = obj.get("features")
+    if isinstance(given, dict):
+        missing = [c for c in feature_columns if str(c) not in given]
+        if missing:
+            problems.report(f"'features' lacks column(s) {', '.join(map(str, missing))} (the tagger reads "
+                            f"column(s) {wanted} as input features)", path, number)
+            return None
+        values = [given[str(c)] for c in feature_columns]
+    elif isinstance(given, list) and len(given) == len(feature_columns):
+        values = given
+    else:
+        problems.report(f"this tagger reads column(s) {wanted} as input features: the record needs "
+                        f"'features', an object keyed by column ({{\"{feature_columns[0]}\": [...]}}) or "
+                        f"a list of {len(feature_columns)} list(s), one value per token", path, number)
+        return None
+    for c, vals in zip(feature_columns, values):
+        if not isinstance(vals, list) or len(vals) != n or not all(isinstance(v, str) and v for v in vals):
+            problems.report(f"feature column {c} must be a list of {n} non-empty string(s), one per token",
+                            path, number)
+            return None
+    return [list(v) for v in values]
+
+
 def json_sentence(obj: object, path: str, number: int, problems: _Problems,
-                  need_tags: bool = True, check_tags: bool = True) -> Sentence | None:
+                  need_tags: bool = True, check_tags: bool = True,
+                  feature_columns: Sequence[int] = ()) -> Sentence | None:
     """One JSONL record as a sentence; problems go through the policy.
 
     ``check_tags``: ``tags`` must be span tags (``False``: any strings).
+    ``feature_columns``: the tagger's input feature columns; the record must be
+    a ``tokens`` record carrying them (see :func:`_json_features`).
     """
     if not isinstance(obj, dict):
         problems.report("expected a JSON object", path, number)
+        return None
+    if feature_columns and "tokens" not in obj:
+        problems.report(f"this tagger reads column(s) {', '.join(map(str, feature_columns))} as input features: "
+                        "give 'tokens' records with 'features' (a 'text' record has no values to give)",
+                        path, number)
         return None
     if "tokens" in obj:
         tokens = obj["tokens"]
@@ -325,11 +369,16 @@ def json_sentence(obj: object, path: str, number: int, problems: _Problems,
                                                    for t in tokens):
             problems.report("'tokens' must be a list of non-empty strings without spaces", path, number)
             return None
+        feats = None
+        if feature_columns:
+            feats = _json_features(obj, len(tokens), feature_columns, path, number, problems)
+            if feats is None:
+                return None
         if tags is None:
             if need_tags:
                 problems.report("record has 'tokens' but no 'tags'", path, number)
                 return None
-            return Sentence(list(tokens), source=path, line=number)
+            return Sentence(list(tokens), source=path, line=number, features=feats)
         if not isinstance(tags, list) or len(tags) != len(tokens):
             problems.report(f"'tags' must be a list as long as 'tokens' ({len(tokens)})", path, number)
             return None
@@ -339,7 +388,7 @@ def json_sentence(obj: object, path: str, number: int, problems: _Problems,
             except ValueError as exc:
                 problems.report(str(exc), path, number)
                 return None
-        return Sentence(list(tokens), [str(t) for t in tags], source=path, line=number)
+        return Sentence(list(tokens), [str(t) for t in tags], source=path, line=number, features=feats)
     if "text" in obj:
         text = obj["text"]
         if not isinstance(text, str):
@@ -381,7 +430,7 @@ def json_sentence(obj: object, path: str, number: int, problems: _Problems,
 
 
 def _iter_jsonl(path: str | Path, problems: _Problems, encoding: str,
-                check_tags: bool = True) -> Iterator[Sentence]:
+                check_tags: bool = True, feature_columns: Sequence[int] = ()) -> Iterator[Sentence]:
     name = str(path)
     for number, line in iter_lines(path, encoding):
         if not line.strip():
@@ -391,16 +440,17 @@ def _iter_jsonl(path: str | Path, problems: _Problems, encoding: str,
         except (ValueError, RecursionError) as exc:  # absurdly nested JSON recurses
             problems.report(f"invalid JSON ({exc.args[0] if exc.args else exc})", name, number)
             continue
-        sent = json_sentence(obj, name, number, problems, check_tags=check_tags)
+        sent = json_sentence(obj, name, number, problems, check_tags=check_tags, feature_columns=feature_columns)
         if sent is not None and sent.tokens:
             yield sent
 
 
 def read_jsonl(path: str | Path, scheme: str = "auto", on_malformed: str = "error",
-               encoding: str = "utf-8", label_kind: str = labels.SPANS) -> Corpus:
+               encoding: str = "utf-8", label_kind: str = labels.SPANS,
+               feature_columns: Sequence[int] = ()) -> Corpus:
     """Read a tagged JSONL file (see the module docstring); empty sentences are skipped."""
     problems = _Problems(on_malformed)
-    sentences = list(_iter_jsonl(path, problems, encoding, label_kind == labels.SPANS))
+    sentences = list(_iter_jsonl(path, problems, encoding, label_kind == labels.SPANS, feature_columns))
     return _finish(sentences, str(path), scheme, problems, label_kind)
 
 
@@ -430,15 +480,8 @@ def read_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, sc
 
     check_readable(path)
     if is_jsonl(path):
-        _no_features(feature_columns, path)
-        return read_jsonl(path, scheme, on_malformed, encoding, label_kind)
+        return read_jsonl(path, scheme, on_malformed, encoding, label_kind, feature_columns)
     return read_conll(path, word_column, tag_column, scheme, on_malformed, encoding, label_kind, feature_columns)
-
-
-def _no_features(feature_columns: Sequence[int], path) -> None:
-    if feature_columns:
-        raise DataError(f"this tagger reads column(s) {', '.join(map(str, feature_columns))} as input features: "
-                        "give CoNLL column input that has them", path)
 
 
 def iter_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, on_malformed: str = "error",
@@ -453,8 +496,7 @@ def iter_tagged(path: str | Path, word_column: int = 1, tag_column: int = -1, on
     check_readable(path)
     problems = problems or _Problems(on_malformed)
     if is_jsonl(path):
-        _no_features(feature_columns, path)
-        yield from _iter_jsonl(path, problems, encoding, check_tags)
+        yield from _iter_jsonl(path, problems, encoding, check_tags, feature_columns)
         return
     for kind, item in iter_conll(iter_lines(path, encoding), str(path), word_column, tag_column,
                                  on_malformed, problems, check_tags, feature_columns):
