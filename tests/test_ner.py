@@ -463,7 +463,11 @@ def test_lite_parts_tag_like_numpy_and_fall_back_cleanly(tiny_tagger, ner_data, 
     pairs = [(a, b) for x, y in zip(int8, plain.tag(sentences)) for a, b in zip(x, y, strict=True)]
     assert len(int8) == len(sentences) and sum(a == b for a, b in pairs) >= 0.9 * len(pairs)
     auto = Tagger(b, "auto")  # LiteRT for small batches, NumPy for large ones: the same tags
-    assert auto.tag(sentences[:3]) == plain.tag(sentences[:3]) and auto.tag(sentences) == plain.tag(sentences)
+    assert auto.tag(sentences[:3]) == plain.tag(sentences[:3])
+    assert auto._weights_runner is None  # 3 short sentences: LiteRT alone, weights.h5 never read
+    long = [w for s in sentences for w in s][:80]  # one sentence, but more padded tokens than LiteRT wins at
+    assert auto.tag([long]) == plain.tag([long]) and auto._weights_runner is not None
+    assert auto.tag(sentences) == plain.tag(sentences)
     # Without parts, --runtime lite says so in one line and tags with NumPy.
     text = "Maria lives in Lima ."
     r1 = runner.invoke(app, ["predict", str(tiny_tagger), text, "--runtime", "lite", "--format", "text"])

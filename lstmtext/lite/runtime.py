@@ -28,6 +28,14 @@ LOOP_PARTS = frozenset({"emissions", "encode"})
 # runtime on larger ones, which measured several times faster on whole files
 # (benchmarks/RESULTS.md).
 LITE_MAX_BATCH = 8
+# The tagger's LiteRT part (one sequence LSTM op, built-in kernels) beat the
+# NumPy runtime only on small inputs: one sentence of 10-25 words or residues
+# ran in half NumPy's time, at 80-100 padded tokens a batch (8 x 10, 1 x 100)
+# the two were even, and beyond that NumPy was faster, up to 2x (1 x 800) and
+# 5-7x (8 x 800), word or character input alike (benchmarks/RESULTS.md,
+# "LiteRT against NumPy by input size"). ``auto`` tags batches of at most this
+# many padded tokens with LiteRT.
+LITE_MAX_CELLS = 64
 
 
 def available() -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from lstmtext.bundle import Bundle
 from lstmtext.errors import BundleError, UsageError
-from lstmtext.lite.runtime import LITE_MAX_BATCH
+from lstmtext.lite.runtime import LITE_MAX_CELLS
 from lstmtext.ner import labels, schemes
 from lstmtext.ner.features import Vocab, encode, load_vocab  # noqa: F401 (load_vocab: imported from here too)
 from lstmtext.ner.labels import constraints_for
@@ -91,8 +91,8 @@ class Tagger:
         bundle: A ``ner`` bundle.
         runtime: ``lite`` (the bundle's LiteRT emissions part), ``numpy``
             (the NumPy runtime over the weights), ``auto`` (the LiteRT part
-            for batches of up to :data:`~lstmtext.lite.runtime.LITE_MAX_BATCH`
-            sentences when the bundle has one, else NumPy) or ``keras`` (the
+            for batches of up to :data:`~lstmtext.lite.runtime.LITE_MAX_CELLS`
+            padded tokens when the bundle has one, else NumPy) or ``keras`` (the
             Keras model on the configured backend). None but ``keras`` imports TensorFlow.
         batch_size: Sentences per batch (default: the bundle's ``eval_batch_size``).
 
@@ -160,7 +160,8 @@ class Tagger:
     def tag_ids(self, batch: Sequence[Sequence[str]], features: Sequence | None = None) -> list[np.ndarray]:
         """Internal tag ids for one batch of non-empty sentences (``features[b][column][token]``)."""
         inputs = encode(self.vocab, batch, features=features, lm_vectors=self.lm(batch) if self.lm else None)
-        net = self._weights_net() if self.runtime == "auto" and len(batch) > LITE_MAX_BATCH else self.net
+        cells = len(batch) * max(map(len, batch), default=0)
+        net = self._weights_net() if self.runtime == "auto" and cells > LITE_MAX_CELLS else self.net
         return net.tag(inputs)
 
     def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None,
