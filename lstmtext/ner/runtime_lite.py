@@ -21,7 +21,12 @@ from typing import Sequence
 import numpy as np
 
 from lstmtext.errors import BundleError
+from lstmtext.layers.viterbi import decode_tags
+from lstmtext.lite.runtime import load_arrays
 from lstmtext.ner import labels
+from lstmtext.ner.features import load_vocab
+from lstmtext.ner.labels import constraints_for
+from lstmtext.ner.runtime_numpy import NumpyTagger
 
 
 def signature(config: dict) -> tuple[list[str], list[str]]:
@@ -44,9 +49,6 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
     ``bundle`` unless given.
     """
     from lstmtext.lite.convert import constants, lstm_sequence, tf
-    from lstmtext.ner.features import load_vocab
-    from lstmtext.ner.labels import constraints_for
-    from lstmtext.ner.runtime_numpy import NumpyTagger
 
     t = tf()
     vocab = vocab if vocab is not None else load_vocab(bundle)
@@ -126,8 +128,6 @@ class LiteTaggerNet:
     """
 
     def __init__(self, bundle, config: dict, parts: dict):
-        from lstmtext.lite.runtime import load_arrays
-
         self.fn = parts["emissions"]
         self.names = signature(config)[0]
         self.crf = None
@@ -143,8 +143,6 @@ class LiteTaggerNet:
                           for n in self.names})["emissions"]
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
-        from lstmtext.layers.viterbi import decode_tags
-
         crf = (self.crf["transitions"], self.crf["start"], self.crf["end"]) if self.crf is not None else None
         return decode_tags(emissions, lengths, crf, self.decoding)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from lstmtext.decoding.lstm_numpy import lstm_sequences
 from lstmtext.errors import BundleError
+from lstmtext.layers.viterbi import constraint_matrices, decode_tags
 from lstmtext.ner import labels
 from lstmtext.ner.features import Vocab
 
@@ -80,8 +81,6 @@ class NumpyTagger:
                 raise BundleError(f"weights lack variable '{key}'")
         self.decoding = labels.decoding_of(config)
         if self.head == "crf":
-            from lstmtext.layers.viterbi import constraint_matrices
-
             pairs, starts, ends = constraints if constraints is not None else (None, None, None)
             pt, ps, pe = constraint_matrices(len(vocab.tags), pairs, starts, ends)
             self.trans = self.a["crf/transitions"] + pt
@@ -196,8 +195,6 @@ class NumpyTagger:
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
         """Best tag ids per sentence."""
-        from lstmtext.layers.viterbi import decode_tags
-
         crf = (self.trans, self.start, self.end) if self.head == "crf" else None
         return decode_tags(emissions, lengths, crf, self.decoding)
 
