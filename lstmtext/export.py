@@ -9,6 +9,12 @@
   task's serving signatures (see :data:`SIGNATURES`) and the tokenizer and
   vocabulary files as assets.
 
+:func:`average_bundles` (``lstmtext average``) writes the mean of several
+checkpoints of one model (checkpoint averaging, as OpenNMT's
+``average_models``): the bundles must share their task, the config keys that
+shape weights, their vocabulary and tokenizer files, and every weight's name
+and shape.
+
 Every export is written to a temporary directory renamed into place: an
 existing ``--output`` is replaced only by a complete result.
 """
@@ -145,3 +151,82 @@ def _tag_function(emissions, crf: dict):
         return {"tags": t.cast(viterbi(scores, inputs[0] != 0, trans, start, end), t.int32)}
 
     return tag
+
+
+# Files that describe one training, not the weights' meaning: averaged bundles may differ in them.
+RUN_FILES = ("config.json", "metrics.json", "history.json", "MODEL_CARD.md")
+
+
+def average_bundles(models: list, output: str | Path, dtype: str | None = None) -> dict:
+    """Write the element-wise mean of the weights of ``models`` to ``output``.
+
+    The first bundle gives every other file (config, vocabulary, tokenizer);
+    its metrics, history and card are left out (they describe one
+    checkpoint), as are LiteRT parts, rebuilt from the mean when the first
+    bundle has them. Weights are stored as ``dtype`` (default: as the first
+    bundle stores them).
+
+    Raises:
+        UsageError: fewer than two models, or the output is one of them.
+        BundleError: bundles of different tasks, shape keys, vocabularies or weights (the line names them).
+    """
+    from lstmtext.errors import BundleError
+    from lstmtext.training.init_from import SHAPE_KEYS
+
+    if len(models) < 2:
+        raise UsageError("give two or more models to average")
+    if dtype not in (None, "float32", "float16"):
+        raise UsageError(f"--dtype must be float32 or float16, got '{dtype}'")
+    bundles = [bundle_io.read(m) for m in models]
+    first = bundles[0]
+    out = Path(output)
+    for b in bundles:
+        _target(b, out)
+    arrays = load_arrays(first.file("weights.h5"))
+    total = {k: v.astype("float64") if v.dtype.kind == "f" else v for k, v in arrays.items()}
+    same_files = sorted(f.relative_to(first.path) for f in first.path.rglob("*") if f.is_file()
+                        and f.parts[len(first.path.parts)] not in TRAINING_STATE + RUN_FILES
+                        and not f.name.startswith("."))
+    for b in bundles[1:]:
+        if b.task != first.task:
+            raise BundleError(f"{b.path}: a '{b.task}' model, {first.path} is a '{first.task}' model")
+        if b.meta.get("tokenizer") != first.meta.get("tokenizer"):
+            raise BundleError(f"{b.path}: its tokenizer differs from {first.path}'s: not checkpoints of one model")
+        for key in SHAPE_KEYS[first.task]:
+            if b.config.get(key) != first.config.get(key):
+                raise BundleError(f"{b.path}: config key '{key}' is {b.config.get(key)!r}, "
+                                  f"{first.path} has {first.config.get(key)!r}: not checkpoints of one model")
+        for rel in same_files:
+            other = b.path / rel
+            if not other.is_file() or other.read_bytes() != (first.path / rel).read_bytes():
+                raise BundleError(f"{b.path}: {rel} differs from {first.path}'s (another vocabulary or "
+                                  "tokenizer: not checkpoints of one model)")
+        theirs = load_arrays(b.file("weights.h5"))
+        if set(theirs) != set(arrays) or any(theirs[k].shape != arrays[k].shape for k in arrays):
+            raise BundleError(f"{b.path}: its weights differ in names or shapes from {first.path}'s")
+        for k, v in theirs.items():
+            if v.dtype.kind == "f":
+                total[k] += v
+            elif not (v == arrays[k]).all():
+                raise BundleError(f"{b.path}: non-float weight '{k}' differs from {first.path}'s")
+    mean = {k: (v / len(bundles)).astype("float32") if v.dtype.kind == "f" else v for k, v in total.items()}
+    stored = dtype or str(first.config.get("weights_dtype") or "float32")
+    with atomic_directory(out) as tmp:
+        for item in first.path.iterdir():
+            if item.name in TRAINING_STATE + RUN_FILES or item.name.startswith("."):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, tmp / item.name)
+            else:
+                shutil.copy2(item, tmp / item.name)
+        save_arrays(mean, tmp / "weights.h5", stored)
+        cfg = json.loads((first.path / bundle_io.CONFIG).read_text())
+        if "weights_dtype" in cfg["config"]:
+            cfg["config"]["weights_dtype"] = stored
+        cfg["averaged_from"] = [str(b.path) for b in bundles]
+        (tmp / bundle_io.CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+        if first.file("lite").is_dir():
+            from lstmtext.lite.convert import write_parts
+
+            write_parts(tmp)
+    return {"models": len(bundles), "output": str(out), "output_bytes": _size(out), "dtype": stored}

@@ -202,6 +202,48 @@ def test_float16_export_keeps_perplexity(tiny_lm: Path, corpus, tmp_path: Path):
     assert bundle_io.read(tmp_path / "again").config["weights_dtype"] == "float16"
 
 
+def test_average_is_the_mean_of_checkpoints_and_refuses_other_models(tiny_lm: Path, corpus, tmp_path: Path):
+    """``lstmtext average``: weights equal the element-wise mean; a model of another vocabulary is named."""
+    from typer.testing import CliRunner
+
+    from lstmtext.cli import app
+    from lstmtext.errors import BundleError
+    from lstmtext.export import average_bundles, export_bundle
+    from lstmtext.lm.api import evaluate
+    from lstmtext.weights import load_arrays, save_arrays
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    export_bundle(tiny_lm, a)
+    export_bundle(tiny_lm, b)
+    wa = load_arrays(a / "weights.h5")
+    rng = np.random.default_rng(0)
+    wb = {k: v + rng.normal(0, 0.05, v.shape).astype(np.float32) for k, v in wa.items()}
+    save_arrays(wb, b / "weights.h5")
+    r = CliRunner().invoke(app, ["average", str(a), str(b), "-o", str(tmp_path / "mean")])
+    assert r.exit_code == 0, r.output
+    mean = load_arrays(tmp_path / "mean" / "weights.h5")
+    assert set(mean) == set(wa)
+    for k in wa:
+        np.testing.assert_allclose(mean[k], (wa[k] + wb[k]) / 2, rtol=1e-6, atol=1e-7)
+    assert json.loads((tmp_path / "mean" / "config.json").read_text())["averaged_from"] == [str(a), str(b)]
+    assert not (tmp_path / "mean" / "metrics.json").exists()  # it scored one checkpoint, not the mean
+    # A model averaged with itself is that model.
+    average_bundles([a, a], tmp_path / "self")
+    ppl = evaluate(bundle_io.read(a), EvalOptions(files=[corpus["valid"]]))["perplexity"]
+    assert evaluate(bundle_io.read(tmp_path / "self"), EvalOptions(files=[corpus["valid"]]))["perplexity"] == \
+        pytest.approx(ppl, rel=1e-6)
+    # Another vocabulary, or one model only: one line, nothing written.
+    other = tmp_path / "other"
+    shutil.copytree(a, other)
+    vocab = next(f for f in sorted((other / "tokenizer").rglob("*")) if f.is_file())
+    vocab.write_bytes(vocab.read_bytes() + b"\n")
+    with pytest.raises(BundleError, match=f"{vocab.name} differs"):
+        average_bundles([a, other], tmp_path / "bad")
+    r = CliRunner().invoke(app, ["average", str(a), "-o", str(tmp_path / "bad")])
+    assert r.exit_code != 0 and "two or more models" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_backward_model_reads_each_line_right_to_left(corpus, tmp_path: Path):
     """A backward LM's perplexity is the stepped NLL of every line's pieces reversed; predict refuses it."""
     from lstmtext.lm.api import evaluate, load_numpy_model, predict_records, train

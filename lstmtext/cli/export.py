@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -46,3 +46,20 @@ def register(app: typer.Typer) -> None:
             r = export_savedmodel(model, output)
             err.print(f"wrote {r['output']} (SavedModel, signatures {', '.join(r['signatures'])}, "
                       f"{r['output_bytes'] / 1e6:.1f} MB)")
+
+    @app.command("average")
+    @friendly
+    def average(
+        models: List[Path] = typer.Argument(..., help="Two or more checkpoints of one model (bundles or "
+                                            "training output directories)."),
+        output: Path = typer.Option(..., "--output", "-o", help="Where to write the averaged bundle (replaced "
+                                    "only by a complete result)."),
+        dtype: Optional[str] = typer.Option(None, "--dtype", help="weight dtype, float32 or float16 "
+                                            "(default: as the first model stores them)."),
+    ) -> None:
+        """Average the weights of checkpoints of one model (same vocabulary and shapes) into one bundle."""
+        from lstmtext.export import average_bundles
+
+        r = average_bundles(models, output, dtype)
+        err.print(f"wrote {r['output']}: the mean of {r['models']} models ({r['dtype']}, "
+                  f"{r['output_bytes'] / 1e6:.1f} MB)")
