@@ -8,9 +8,13 @@
 The model is flair's BiLSTM-CRF the size of models/ner-conll03: trainable word
 embeddings (100, every training word), character BiLSTM features (2 x 50),
 one BiLSTM layer of 200 units per direction and a CRF over BIOES tags.
-``train`` runs plain mini-batch SGD (flair's default rate 0.1, batch 32,
+``train`` runs Adam (rate 0.002 on the per-token mean loss, batch 32,
 clipping 5) for a fixed time, so the model predicts realistic spans without
-hours of training. ``serve`` loads the model and the sentences once, then
+hours of training. flair's own default, SGD at 0.1 on the summed loss, is
+tuned for pretrained embeddings: with these randomly initialised ones it
+learned nothing useful in the time (training-set F1 0.01 after 2.9 epochs,
+10,925 spans predicted on the validation file against 5,942 gold), where Adam
+reached training-set F1 0.56 on 600 sentences in 5 short epochs. ``serve`` loads the model and the sentences once, then
 answers ``round`` (tag every sentence, reply with the seconds taken) and
 ``tags`` (reply with the predicted IOB2 tags) on standard input, one JSON
 line each, so the caller can alternate its own rounds with flair's.
@@ -111,7 +115,7 @@ def train(args):
     chars = CharacterEmbeddings(path_to_char_dict=char_dict, char_embedding_dim=30, hidden_size_char=50)
     model = SequenceTagger(hidden_size=200, embeddings=StackedEmbeddings([words, chars]), tag_dictionary=tag_dict,
                            tag_type="ner", use_crf=True, rnn_layers=1, tag_format="BIOES")
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.002)
     model.train()
     t0, steps, seen = time.perf_counter(), 0, 0
     import random
@@ -124,7 +128,7 @@ def train(args):
             batch = [train_s[i] for i in order[k: k + 32]]
             opt.zero_grad()
             loss, count = model.forward_loss(batch)
-            loss.backward()  # summed over the batch's tokens, as flair's ModelTrainer does
+            (loss / max(count, 1)).backward()  # flair sums over tokens; Adam wants the mean
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             for s in batch:
