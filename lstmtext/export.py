@@ -45,19 +45,23 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
-def _copy(b, tmp: Path, dtype: str | None) -> None:
-    """The bundle's files without training state; weights re-stored as ``dtype`` (None: unchanged)."""
+def _copy(b, tmp: Path, dtype: str | None, arrays: dict | None = None, skip: tuple[str, ...] = ()) -> None:
+    """The bundle's files without training state (nor ``skip``); weights re-stored as ``dtype`` (None: unchanged).
+
+    ``arrays``: weights to store instead of the bundle's own (as ``dtype``).
+    """
     for item in b.path.iterdir():
-        if item.name in TRAINING_STATE or item.name.startswith("."):
+        if item.name in TRAINING_STATE + skip or item.name.startswith("."):
             continue
         if item.is_dir():
             shutil.copytree(item, tmp / item.name)
         else:
             shutil.copy2(item, tmp / item.name)
-    if dtype is None:
+    if dtype is None and arrays is None:
         shutil.copy2(b.file("weights.h5"), tmp / "weights.h5")
         return
-    save_arrays(load_arrays(b.file("weights.h5")), tmp / "weights.h5", dtype)
+    dtype = dtype or str(b.config.get("weights_dtype") or "float32")
+    save_arrays(load_arrays(b.file("weights.h5")) if arrays is None else arrays, tmp / "weights.h5", dtype)
     cfg = json.loads((tmp / bundle_io.CONFIG).read_text())
     if "weights_dtype" in cfg["config"]:
         cfg["config"]["weights_dtype"] = dtype
@@ -153,8 +157,9 @@ def _tag_function(emissions, crf: dict):
     return tag
 
 
-# Files that describe one training, not the weights' meaning: averaged bundles may differ in them.
-RUN_FILES = ("config.json", "metrics.json", "history.json", "MODEL_CARD.md")
+# Files that describe one checkpoint's training, not the weights' meaning: averaged bundles may differ
+# in them (and in config.json, whose weight-shaping keys are compared), and the average leaves them out.
+RUN_FILES = ("metrics.json", "history.json", "MODEL_CARD.md")
 
 
 def average_bundles(models: list, output: str | Path, dtype: str | None = None) -> dict:
@@ -184,9 +189,9 @@ def average_bundles(models: list, output: str | Path, dtype: str | None = None) 
         _target(b, out)
     arrays = load_arrays(first.file("weights.h5"))
     total = {k: v.astype("float64") if v.dtype.kind == "f" else v for k, v in arrays.items()}
-    same_files = sorted(f.relative_to(first.path) for f in first.path.rglob("*") if f.is_file()
-                        and f.parts[len(first.path.parts)] not in TRAINING_STATE + RUN_FILES
-                        and not f.name.startswith("."))
+    same_files = {f.relative_to(first.path): f.read_bytes() for f in sorted(first.path.rglob("*")) if f.is_file()
+                  and f.parts[len(first.path.parts)] not in TRAINING_STATE + RUN_FILES + (bundle_io.CONFIG,)
+                  and not f.name.startswith(".")}
     for b in bundles[1:]:
         if b.task != first.task:
             raise BundleError(f"{b.path}: a '{b.task}' model, {first.path} is a '{first.task}' model")
@@ -196,9 +201,9 @@ def average_bundles(models: list, output: str | Path, dtype: str | None = None) 
             if b.config.get(key) != first.config.get(key):
                 raise BundleError(f"{b.path}: config key '{key}' is {b.config.get(key)!r}, "
                                   f"{first.path} has {first.config.get(key)!r}: not checkpoints of one model")
-        for rel in same_files:
+        for rel, content in same_files.items():
             other = b.path / rel
-            if not other.is_file() or other.read_bytes() != (first.path / rel).read_bytes():
+            if not other.is_file() or other.read_bytes() != content:
                 raise BundleError(f"{b.path}: {rel} differs from {first.path}'s (another vocabulary or "
                                   "tokenizer: not checkpoints of one model)")
         theirs = load_arrays(b.file("weights.h5"))
@@ -212,17 +217,8 @@ def average_bundles(models: list, output: str | Path, dtype: str | None = None) 
     mean = {k: (v / len(bundles)).astype("float32") if v.dtype.kind == "f" else v for k, v in total.items()}
     stored = dtype or str(first.config.get("weights_dtype") or "float32")
     with atomic_directory(out) as tmp:
-        for item in first.path.iterdir():
-            if item.name in TRAINING_STATE + RUN_FILES or item.name.startswith("."):
-                continue
-            if item.is_dir():
-                shutil.copytree(item, tmp / item.name)
-            else:
-                shutil.copy2(item, tmp / item.name)
-        save_arrays(mean, tmp / "weights.h5", stored)
-        cfg = json.loads((first.path / bundle_io.CONFIG).read_text())
-        if "weights_dtype" in cfg["config"]:
-            cfg["config"]["weights_dtype"] = stored
+        _copy(first, tmp, stored, mean, RUN_FILES)
+        cfg = json.loads((tmp / bundle_io.CONFIG).read_text())
         cfg["averaged_from"] = [str(b.path) for b in bundles]
         (tmp / bundle_io.CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
         if first.file("lite").is_dir():
