@@ -150,6 +150,38 @@ def test_resume_reads_the_stored_language_models(lm_setup, tmp_path):
     assert len(history) == 2 and (out / "model-last" / "lm" / "0" / "weights.h5").is_file()
 
 
+def test_init_from_a_tagger_with_language_models_keeps_them(lm_setup, lm_tagger, tmp_path):
+    """--init continues a TagLM tagger: its stored LMs (the sources may be gone), its weights as the start."""
+    from lstmtext.cli import app
+    from lstmtext.ner.tagger import Tagger
+
+    best = lm_tagger / "model-best"
+    out = tmp_path / "ft"
+    common = ["--train", str(lm_setup["train"]), "--valid", str(lm_setup["valid"]), "--seed", "1",
+              *[a for s in TINY for a in ("--set", s)]]
+    moved = tmp_path / "moved"
+    lm_setup["forward"].rename(moved)
+    try:
+        r = runner.invoke(app, ["train", "tag", "--init", str(best), "--output", str(out), "--epochs", "1",
+                                *common, "--set", "lr=1e-9"])
+    finally:
+        moved.rename(lm_setup["forward"])
+    assert r.exit_code == 0, r.output
+    assert "language models:" in r.output and "32 features per word" in r.output
+    meta = json.loads((out / "model-best" / "config.json").read_text())
+    assert [e["direction"] for e in meta["lm_features"]] == ["forward", "backward"]
+    # With a learning rate near 0 the weights are the init bundle's: the same tags, the same scores.
+    sentences = [[w for w, _ in s] for s in make_sentences(20, 9)]
+    a, b = Tagger(bundle_io.read(best), "numpy"), Tagger(bundle_io.read(out / "model-best"), "numpy")
+    assert a.tag(sentences) == b.tag(sentences)
+    # --lm beside --init: one line, nothing written.
+    out2 = tmp_path / "ft2"
+    r = runner.invoke(app, ["train", "tag", "--init", str(best), "--lm", str(lm_setup["forward"]),
+                            "--output", str(out2), "--epochs", "1", *common])
+    assert r.exit_code != 0 and "--init and --lm exclude each other" in r.output and "Traceback" not in r.output
+    assert not (out2 / "model-best").exists()
+
+
 def test_bad_lm_gets_one_line(lm_setup, lm_tagger, tiny_lm, tmp_path):
     from lstmtext.cli import app
 

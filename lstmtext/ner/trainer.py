@@ -267,8 +267,11 @@ def train(options, reporter) -> dict:
         kind = train_corpora[0].kind
         if config.label_kind == "auto":
             config = dataclasses.replace(config, label_kind=kind)
-        if init is not None and (config.lm or (init.config.get("lm"))):
-            raise UsageError("--init and --lm exclude each other (--init keeps a tagger without language models)")
+        if init is not None and config.lm:
+            raise UsageError("--init and --lm exclude each other (a tagger from --init keeps the language models "
+                             "it was trained with, or has none)")
+        if init is not None and init.meta.get("lm_features"):  # its stored copies, read in _language_models
+            config = dataclasses.replace(config, lm=init.config.get("lm") or "lm")
         if init is not None:
             ner_init.check_kind(init, config.input, kind)
         train_sentences, valid_sentences, held_out = _validation_sentences(options, config, train_corpora,
@@ -308,7 +311,7 @@ def train(options, reporter) -> dict:
         config, chosen = auto.fit_options_budget("ner", config, chosen, estimate, options)
         per_epoch = estimate(config)
         reporter.message(auto.summary(stats, chosen, per_epoch, config.epochs, notes))
-        lm, train_vectors = _language_models(config, options, out, train_data, reporter)
+        lm, train_vectors = _language_models(config, options, out, train_data, reporter, init)
         if lm is not None:  # the bundle names its stored copies; the sources are in lm_features
             meta["lm_features"] = lm.describe()
             config = dataclasses.replace(config, lm=",".join(e["path"] for e in meta["lm_features"]))
@@ -350,10 +353,11 @@ def train(options, reporter) -> dict:
     return result
 
 
-def _language_models(config: NERConfig, options, output: Path, train_data, reporter):
+def _language_models(config: NERConfig, options, output: Path, train_data, reporter, init=None):
     """The frozen language models of ``config.lm`` and their vectors for the training sentences, or ``(None, None)``.
 
-    A resumed run reads the copies stored in ``model-last`` (the bundle keeps them).
+    A resumed run reads the copies stored in ``model-last`` (the bundle keeps them), a run from
+    ``--init`` those of the init bundle.
     """
     from lstmtext.ner.lm_features import LMFeatures
 
@@ -362,6 +366,8 @@ def _language_models(config: NERConfig, options, output: Path, train_data, repor
     t0 = time.perf_counter()
     if options.resume:
         lm = LMFeatures.from_bundle(bundle_io.read(output / "model-last", "ner"))
+    elif init is not None and init.meta.get("lm_features"):
+        lm = LMFeatures.from_bundle(init)
     else:
         lm = LMFeatures.from_paths(config.lm, config.lm_weights_dtype)
     sentences = [t for t, _ in train_data]
