@@ -416,7 +416,7 @@ def test_resume_with_every_regulariser_ends_where_uninterrupted_training_ends(co
     from lstmtext.lm.api import train
 
     sets = TINY_LM + ["tokenizer=word", "vocab_size=0", "optimizer=sgd", "lr_schedule=constant",
-                      "dropout=0.2", "dropout_embedding=0.1", "dropout_output=0.1", "lr=4.0", *AWD]
+                      "dropout=0.2", "dropout_embedding=0.1", "dropout_output=0.1", "lr=8.0", *AWD]
 
     def run(name, epochs, resume=False):
         return train(TrainOptions(output=tmp_path / name, train=[corpus["train"]], valid=[corpus["valid"]],
@@ -427,9 +427,11 @@ def test_resume_with_every_regulariser_ends_where_uninterrupted_training_ends(co
     resumed = run("part", 4, resume=True)
     history = json.loads((tmp_path / "full" / "model-last" / "history.json").read_text())
     again = json.loads((tmp_path / "part" / "model-last" / "history.json").read_text())
-    # This rate is high enough for validation to get worse: averaging starts after epoch 3,
-    # from the perplexities of epochs 1 and 2, which the resumed run reads from its history.
-    assert [m["averaged_steps"] > 0 for m in history] == [False, False, False, True]
+    # This rate is high enough for validation to get worse: averaging starts after epoch 2 at the
+    # earliest (nonmono = 1 needs two epochs before the one compared), from perplexities that the
+    # resumed run reads from its history. Which epoch trips it varies with the CPU's arithmetic.
+    started = [m["averaged_steps"] > 0 for m in history]
+    assert not any(started[:2]) and started[-1], started
     assert [m["averaged_steps"] for m in again] == [m["averaged_steps"] for m in history]
     np.testing.assert_allclose([m["valid_perplexity"] for m in again], [m["valid_perplexity"] for m in history],
                                rtol=1e-5)
