@@ -174,6 +174,34 @@ def test_char_features_match_the_keras_char_encoder(kind):
         np.testing.assert_allclose(char_tagger(encoder)._chars(chars), np.asarray(encoder(chars)), atol=1e-5)
 
 
+def test_batch_encoding_equals_token_by_token_look_ups(monkeypatch):
+    """encode's one-gather path (the token table) gives each token's own ids, across table growth and restarts."""
+    from lstmtext.ner.features import UNK_ID, Vocab, casing_class, encode
+
+    vocab = Vocab(["<pad>", "<unk>", "the", "0000", "paris"], ["<pad>", "<unk>", "t", "h", "e", "P", "a"],
+                  ["O", "S-LOC"], max_word_length=4)
+    monkeypatch.setattr(Vocab, "TOKEN_CACHE", 1500)  # restarts within this test
+    rng = np.random.default_rng(3)
+    pool = ["the", "The", "Paris", "1999", "", "x" * 9, "théâtre"] + [f"w{i}" for i in range(1400)]
+    for width in (None, 2, 7):
+        for _ in range(4):
+            batch = [[pool[k] for k in rng.integers(0, len(pool), size=n)] for n in rng.integers(1, 9, size=300)]
+            got = encode(vocab, batch, char_width=width)
+            C = width or max(min(len(t), 4) for s in batch for t in s) or 1
+            assert got["chars"].shape == (300, max(map(len, batch)), C)
+            for b, sentence in enumerate(batch):
+                for i, tok in enumerate(sentence):
+                    assert got["words"][b, i] == vocab.word_index.get(vocab.normalize(tok), UNK_ID)
+                    assert got["casing"][b, i] == casing_class(tok)
+                    ids = [vocab.char_index.get(ch, UNK_ID) for ch in tok[:4]][:C]
+                    assert got["chars"][b, i].tolist() == ids + [0] * (C - len(ids))
+                assert not got["words"][b, len(sentence):].any() and not got["chars"][b, len(sentence):].any()
+    ids = [[1] * len(s) for s in batch]
+    lengths = np.array([len(s) for s in batch])
+    real = np.arange(lengths.max())[None, :] < lengths[:, None]
+    np.testing.assert_array_equal(encode(vocab, batch, word_ids=ids)["words"], real.astype(np.int32))
+
+
 def test_top_k_ids_selects_what_argpartition_selects():
     from lstmtext.translate.numpy_runtime import top_k_ids
 

@@ -129,22 +129,47 @@ class Vocab:
         return cls([PAD, UNK] + kept, [PAD, UNK] + char_list, list(tags), lowercase, normalize_digits,
                    max_word_length, inventories)
 
-    def token_features(self, token: str) -> tuple[int, int, np.ndarray]:
-        """``(word id, casing class, character ids)`` of a token, cached.
+    # Tokens remembered by token_rows before the table starts over (bounds memory).
+    TOKEN_CACHE = 200_000
 
-        Text repeats its words, so a cache makes encoding several times faster;
-        it is cleared when it grows past 200,000 entries to bound memory.
+    def token_rows(self, tokens: Sequence[str]) -> np.ndarray:
+        """Each token's row of the token table: ``[word id, casing class, characters kept, character ids...]``.
+
+        Returns ``(len(tokens), 3 + max_word_length)`` int32 rows, character
+        ids zero-padded. Text repeats its words, so each distinct token is
+        looked up once and kept (the table starts over past
+        :attr:`TOKEN_CACHE` tokens); a batch is then one gather.
         """
-        cache = self.__dict__.setdefault("_cache", {})
-        hit = cache.get(token)
-        if hit is None:
-            if len(cache) > 200_000:
-                cache.clear()
-            cget = self.char_index.get
-            hit = (self.word_index.get(self.normalize(token), UNK_ID), casing_class(token),
-                   np.array([cget(ch, UNK_ID) for ch in token[: self.max_word_length]], np.int32))
-            cache[token] = hit
-        return hit
+        slots = self.__dict__.get("_slots")
+        if slots is None or len(slots) + len(tokens) > max(self.TOKEN_CACHE, len(tokens)):
+            slots = self.__dict__["_slots"] = {}
+            self.__dict__["_table"] = np.zeros((1024, 3 + self.max_word_length), np.int32)
+        get = slots.get
+        index = [get(t, -1) for t in tokens]
+        if -1 in index:
+            table = self.__dict__["_table"]
+            cget, maxw = self.char_index.get, self.max_word_length
+            for k, tok in enumerate(tokens):
+                if index[k] >= 0:
+                    continue
+                slot = slots.get(tok)
+                if slot is None:
+                    slot = slots[tok] = len(slots)
+                    if slot >= len(table):
+                        table = np.concatenate([table, np.zeros_like(table)])
+                    chars = [cget(ch, UNK_ID) for ch in tok[:maxw]]
+                    table[slot, 0] = self.word_index.get(self.normalize(tok), UNK_ID)
+                    table[slot, 1] = casing_class(tok)
+                    table[slot, 2] = len(chars)
+                    table[slot, 3: 3 + len(chars)] = chars
+                index[k] = slot
+            self.__dict__["_table"] = table
+        return self.__dict__["_table"][np.asarray(index, np.intp)]
+
+    def token_features(self, token: str) -> tuple[int, int, np.ndarray]:
+        """``(word id, casing class, character ids)`` of one token."""
+        row = self.token_rows([token])[0]
+        return int(row[0]), int(row[1]), row[3: 3 + row[2]].copy()
 
     def word_ids(self, tokens: Sequence[str]) -> list[int]:
         get = self.word_index.get
@@ -192,22 +217,21 @@ def encode(vocab: Vocab, batch: Sequence[Sequence[str]], length_multiple: int = 
     """
     longest = max((len(s) for s in batch), default=1)
     T = round_up(longest, length_multiple) if length_multiple > 1 else max(longest, 1)
-    maxw = vocab.max_word_length
-    C = char_width or max((min(len(t), maxw) for s in batch for t in s), default=1)
-    words = np.zeros((len(batch), T), np.int32)
-    casing = np.zeros((len(batch), T), np.int32)
-    chars = np.zeros((len(batch), T, C), np.int32)
-    lookup = vocab.token_features
-    for b, tokens in enumerate(batch):
-        n = len(tokens)
-        for i, tok in enumerate(tokens):
-            wid, case, ids = lookup(tok)
-            words[b, i] = wid
-            casing[b, i] = case
-            k = min(len(ids), C)
-            chars[b, i, :k] = ids[:k]
-        if word_ids is not None:
-            words[b, :n] = word_ids[b]
+    B = len(batch)
+    lengths = np.fromiter((len(s) for s in batch), np.intp, B)
+    rows = vocab.token_rows([tok for tokens in batch for tok in tokens])
+    C = char_width or max(int(rows[:, 2].max(initial=0)), 1)
+    # Token k of the batch (sentences in order) sits at (b, i): one scatter per array.
+    b_of = np.repeat(np.arange(B), lengths)
+    i_of = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    words = np.zeros((B, T), np.int32)
+    casing = np.zeros((B, T), np.int32)
+    chars = np.zeros((B, T, C), np.int32)
+    words[b_of, i_of] = rows[:, 0] if word_ids is None else np.fromiter(
+        (w for ids in word_ids for w in ids), np.int32, len(rows))
+    casing[b_of, i_of] = rows[:, 1]
+    width = min(C, rows.shape[1] - 3)
+    chars[b_of, i_of, :width] = rows[:, 3: 3 + width]
     out = {"words": words, "casing": casing, "chars": chars}
     if vocab.features:
         if features is None:
