@@ -426,8 +426,9 @@ def random_tagger(char_encoder, num_layers, head, casing_dim):
 
 @pytest.mark.parametrize("char_encoder,num_layers,head,casing_dim",
                          [("lstm", 2, "crf", 4), ("none", 1, "softmax", 0), ("cnn", 2, "softmax", 3)])
-def test_runtimes_match_keras_model(char_encoder, num_layers, head, casing_dim):
-    """The NumPy runtime, and the TensorFlow function the LiteRT part is converted from, give Keras' emissions."""
+def test_runtimes_match_keras_model(char_encoder, num_layers, head, casing_dim, monkeypatch):
+    """The NumPy runtime (one thread, and its directions on threads), and the TensorFlow function the LiteRT part is converted from, give Keras' emissions."""
+    from lstmtext.decoding import parallel
     from lstmtext.lite.ner import build, signature
     from lstmtext.ner.network import NumpyTagger, model_arrays
 
@@ -436,6 +437,9 @@ def test_runtimes_match_keras_model(char_encoder, num_layers, head, casing_dim):
     net = NumpyTagger(arrays, config.__dict__, vocab, constraints)
     mask = inputs["words"] != 0
     want = np.asarray(model.predict_on_batch(inputs))[mask]
+    np.testing.assert_allclose(net.emissions(inputs)[mask], want, atol=1e-5)
+    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    monkeypatch.setenv("LSTMTEXT_THREADS", "3")
     np.testing.assert_allclose(net.emissions(inputs)[mask], want, atol=1e-5)
     functions, extra = build(arrays, config.__dict__, vocab=vocab)
     got = functions["emissions"](*[inputs[n] for n in signature(config.__dict__)[0]])["emissions"]

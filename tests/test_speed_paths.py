@@ -202,6 +202,18 @@ def test_batch_encoding_equals_token_by_token_look_ups(monkeypatch):
     np.testing.assert_array_equal(encode(vocab, batch, word_ids=ids)["words"], real.astype(np.int32))
 
 
+def test_run_concurrently_keeps_order_and_raises_a_task_error(many_threads):
+    seen = []
+    assert parallel.run_concurrently([lambda k=k: seen.append(k) or k * k for k in range(4)]) == [0, 1, 4, 9]
+    assert sorted(seen) == [0, 1, 2, 3]
+
+    def fails():
+        raise ValueError("task 2")
+
+    with pytest.raises(ValueError, match="task 2"):
+        parallel.run_concurrently([lambda: 1, fails, lambda: 3])
+
+
 def test_top_k_ids_selects_what_argpartition_selects():
     from lstmtext.translate.numpy_runtime import top_k_ids
 

@@ -11,6 +11,7 @@ use every core without that cost. ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Callable, Sequence
@@ -60,28 +61,37 @@ def run_parallel(fn: Callable[[np.ndarray], None], groups: Sequence[np.ndarray])
     ``fn`` writes its results itself (to disjoint rows of shared arrays).
     Without threadpoolctl, or with one group, everything runs here.
     """
-    groups = [g for g in groups if len(g)]
-    limit = one_blas_thread() if len(groups) > 1 else None
+    run_concurrently([functools.partial(fn, g) for g in groups if len(g)])
+
+
+def run_concurrently(tasks: Sequence[Callable[[], object]]) -> list:
+    """Each task on its own thread (the first in this one), NumPy's BLAS on one thread; their results in order.
+
+    Without threadpoolctl, or with one task, the tasks run here one after
+    another. The first exception a task raises is re-raised here, after all
+    have finished.
+    """
+    limit = one_blas_thread() if len(tasks) > 1 else None
     if limit is None:
-        for g in groups:
-            fn(g)
-        return
+        return [task() for task in tasks]
+    results: list = [None] * len(tasks)
     errors: list[BaseException] = []
 
-    def guarded(g):
+    def guarded(k):
         try:
-            fn(g)
+            results[k] = tasks[k]()
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
 
     with limit:
-        pool = [threading.Thread(target=guarded, args=(g,), daemon=True) for g in groups[1:]]
+        pool = [threading.Thread(target=guarded, args=(k,), daemon=True) for k in range(1, len(tasks))]
         for t in pool:
             t.start()
         try:
-            fn(groups[0])
+            guarded(0)
         finally:
             for t in pool:
                 t.join()
     if errors:
         raise errors[0]
+    return results

@@ -8,10 +8,12 @@ ones :func:`lstmtext.ner.network.build_model` gives, so the arrays of
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
 
+from lstmtext.decoding import parallel
 from lstmtext.decoding.lstm_numpy import lstm_sequences
 from lstmtext.errors import BundleError
 from lstmtext.layers.viterbi import constraint_matrices, decode_tags
@@ -184,13 +186,20 @@ class NumpyTagger:
         if "lm_vectors" in inputs:
             feats.append(inputs["lm_vectors"])
         x = np.concatenate(feats, axis=-1).astype(np.float32)
+        # The two directions at once, each on half the threads: on two cores
+        # a direction per core steps all rows together, which makes each
+        # step's product twice the size of a split of rows.
+        threads = parallel.workers(2 * len(words))
+        per_direction = max(1, threads // 2)
         for i in range(self.num_layers):
-            outs = []
+            tasks = []
             for direction, rev in (("forward", False), ("backward", True)):
                 p = f"bilstm_{i}/{direction}_lstm_{i}/lstm_cell/"
-                outs.append(lstm_numpy(x, lengths, self.a[p + "kernel"], self.a[p + "recurrent_kernel"],
-                                       self.a[p + "bias"], reverse=rev))
-            x = np.concatenate(outs, axis=-1)
+                tasks.append(functools.partial(
+                    lstm_sequences, x, lengths, self.a[p + "kernel"], self.a[p + "recurrent_kernel"],
+                    self.a[p + "bias"], reverse=rev, threads=per_direction))
+            outs = parallel.run_concurrently(tasks) if threads > 1 else [task() for task in tasks]
+            x = np.concatenate([out for out, _, _ in outs], axis=-1)
         return x @ self.a["emissions/kernel"] + self.a["emissions/bias"]
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
