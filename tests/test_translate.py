@@ -183,6 +183,32 @@ def test_beam_search_matches_exhaustive_search(alpha):
         assert math.isclose(hyps[0].score, score, rel_tol=1e-9, abs_tol=1e-9)
 
 
+@pytest.mark.parametrize("alpha,nbest", [(0.0, 1), (0.6, 1), (0.6, 3), (-0.5, 2)])
+def test_stopping_once_no_hypothesis_can_improve_changes_no_output(alpha, nbest, monkeypatch):
+    """The stop rule against search run until every sentence has its beam full of finished hypotheses."""
+    from lstmtext.translate import decoding
+
+    class Counting(FakeStepper):
+        rows = 0
+
+        def step(self, tokens, parents, state, k, active=None):
+            Counting.rows += int(np.sum(active))
+            return super().step(tokens, parents, state, k, active)
+
+    sources, limits = np.zeros((6, 1), np.int32), np.array([3, 5, 7, 8, 8, 9])
+    stepped = {}
+    for stop in (True, False):
+        Counting.rows = 0
+        with monkeypatch.context() as m:
+            m.setattr(decoding, "STOP_EARLY", stop)
+            outputs = [decoding.beam_search(Counting(vocab=9, seed=seed), sources, limits, beam=4, alpha=alpha,
+                                            nbest=nbest) for seed in range(4)]
+        stepped[stop] = ([[[(h.tokens, h.score) for h in hs] for hs in out] for out in outputs], Counting.rows)
+    assert stepped[True][0] == stepped[False][0]
+    if nbest == 1:  # the rule does stop sentences early here
+        assert stepped[True][1] < stepped[False][1]
+
+
 def test_beam_nbest_is_sorted_and_distinct():
     from lstmtext.translate.decoding import beam_search
 
