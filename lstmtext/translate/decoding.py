@@ -47,7 +47,7 @@ class Stepper(Protocol):
         """Take state rows ``parents``, feed ``tokens``; return top-``k`` ``(log_probs, ids, new_state)``.
 
         ``active`` (bool per row) marks the rows whose results are used; a
-        stepper may skip the others.
+        stepper may skip the others (their values are then ``-inf``).
         """
 
 
@@ -148,7 +148,9 @@ def beam_search(stepper: Stepper, sources: np.ndarray, max_lengths: np.ndarray, 
     for t in range(int(max(max_lengths, default=0))):
         # One extra candidate per row: at most one of a row's candidates is
         # end-of-sentence, so k+1 per row always hold the k best others.
-        scores, ids, state = stepper.step(tokens, parents, state, k + 1, np.repeat(~done, k))
+        # Rows of hypotheses alive (at the first step, one per sentence).
+        scores, ids, state = stepper.step(tokens, parents, state, k + 1,
+                                          np.repeat(~done, k) & np.isfinite(alive).reshape(-1))
         c = scores.shape[1]
         flat = (alive[:, :, None] + scores.reshape(n, k, c)).reshape(n, k * c)
         flat_ids = ids.reshape(n, k * c)

@@ -228,26 +228,30 @@ class NumpyTranslator:
         values = np.full((rows, k), -np.inf, np.float32)
         ids = np.full((rows, k), 3, np.int64)
         sentences = np.arange(rows // copies)
+        live = copies  # rows computed per sentence
         if active is not None:  # skip sentences already decoded: whole groups of rows
-            sentences = np.flatnonzero(np.asarray(active).reshape(-1, copies).any(1))
+            by_sentence = np.asarray(active).reshape(-1, copies)
+            sentences = np.flatnonzero(by_sentence.any(1))
+            if copies > 1 and not by_sentence[:, 1:].any():
+                live = 1  # a beam's first step: its copies are one hypothesis
 
         def run(group: np.ndarray) -> None:
             # A run of consecutive sentences is sliced (views), others gathered.
             if group[-1] - group[0] + 1 == len(group):
                 sents = slice(int(group[0]), int(group[-1]) + 1)
-                sel = slice(sents.start * copies, sents.stop * copies)
+                sel = slice(sents.start * copies, sents.stop * copies, copies // live)
             else:
                 sents = group
-                sel = (group[:, None] * copies + np.arange(copies)).reshape(-1)
+                sel = (group[:, None] * copies + np.arange(live)).reshape(-1)
             v, i, new = self.best_step(tokens[sel], [s[sel] for s in states], state["memory"][sents],
-                                       state["mask"][sents], copies, k)
+                                       state["mask"][sents], live, k)
             values[sel, : v.shape[1]] = v
             ids[sel, : i.shape[1]] = i
             for s, n in zip(states, new):
                 s[sel] = n
 
         # Sentences split over threads, each with one BLAS thread (see lstmtext.decoding.parallel).
-        n = parallel.workers(len(sentences) * copies) if self.parallel_steps else 1
+        n = parallel.workers(len(sentences) * live) if self.parallel_steps else 1
         groups = np.array_split(sentences, n)
         parallel.run_parallel(run, groups)
         return values, ids, {**state, "states": states}
