@@ -19,11 +19,8 @@ entry point's module is located with ``importlib.util.find_spec``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +154,9 @@ def default_name(bundle_path: Path) -> str:
 
 
 def _record_hash(data: bytes) -> str:
+    import base64
+    import hashlib
+
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
@@ -213,6 +213,8 @@ def build_wheel(model: str | Path, output: Path, name: str | None = None, versio
     Returns:
         ``{"wheel": path, "name", "distribution", "version", "bytes", "files"}``.
     """
+    import zipfile
+
     from lstmtext import bundle as bundle_io
     from lstmtext.io import atomic_file
 

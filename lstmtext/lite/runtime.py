@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -45,6 +44,8 @@ def available() -> bool:
 
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file's bytes, hex."""
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

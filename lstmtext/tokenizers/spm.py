@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import re
 from pathlib import Path
 from typing import Callable, Iterable
@@ -89,7 +88,10 @@ class SentencePieceTokenizer(Tokenizer):
         """
         import sentencepiece as spm
 
-        warn = warn or logging.getLogger("lstmtext").warning
+        if warn is None:
+            import logging
+
+            warn = logging.getLogger("lstmtext").warning
         sentences = [line for line in lines if line.strip()]
         if not sentences:
             raise DataError("no text to train a tokenizer on")
