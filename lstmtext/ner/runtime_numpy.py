@@ -8,13 +8,14 @@ ones :func:`lstmtext.ner.network.build_model` gives, so the arrays of
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Sequence
 
 import numpy as np
 
 from lstmtext.decoding import parallel
-from lstmtext.decoding.lstm_numpy import lstm_sequences
+from lstmtext.decoding.lstm_numpy import fused_gates, lstm_sequences
 from lstmtext.errors import BundleError
 from lstmtext.layers.viterbi import constraint_matrices, decode_tags
 from lstmtext.ner import labels
@@ -33,24 +34,6 @@ def lstm_numpy(x: np.ndarray, lengths: np.ndarray, kernel: np.ndarray, recurrent
     out, h, _ = lstm_sequences(x, lengths, kernel, recurrent, bias, reverse=reverse,
                                padding="carry" if return_sequences else None)
     return out if return_sequences else h
-
-
-def one_blas_thread(active: bool = True):
-    """Limit NumPy's BLAS to one thread while tagging, when threadpoolctl is installed.
-
-    The LSTM's per-step products are small; on a busy machine a second BLAS
-    thread that waits for a core made them ten times slower in our
-    measurements, and one thread lost little on an idle machine.
-    """
-    import contextlib
-
-    if not active:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 # Odd 64-bit multipliers (fixed) that hash a row of character ids to one integer.
@@ -194,13 +177,20 @@ class NumpyTagger:
         for i in range(self.num_layers):
             tasks = []
             for direction, rev in (("forward", False), ("backward", True)):
-                p = f"bilstm_{i}/{direction}_lstm_{i}/lstm_cell/"
                 tasks.append(functools.partial(
-                    lstm_sequences, x, lengths, self.a[p + "kernel"], self.a[p + "recurrent_kernel"],
-                    self.a[p + "bias"], reverse=rev, threads=per_direction))
+                    lstm_sequences, x, lengths, *self._fused_weights(f"bilstm_{i}/{direction}_lstm_{i}/lstm_cell/"),
+                    reverse=rev, fused=True, threads=per_direction))
             outs = parallel.run_concurrently(tasks) if threads > 1 else [task() for task in tasks]
             x = np.concatenate([out for out, _, _ in outs], axis=-1)
         return x @ self.a["emissions/kernel"] + self.a["emissions/bias"]
+
+    def _fused_weights(self, prefix: str):
+        """An LSTM's weights in :func:`fused_gates` order, arranged once per tagger."""
+        cache = self.__dict__.setdefault("_fused", {})
+        if prefix not in cache:
+            cache[prefix] = fused_gates(self.a[prefix + "kernel"], self.a[prefix + "recurrent_kernel"],
+                                        self.a[prefix + "bias"])
+        return cache[prefix]
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
         """Best tag ids per sentence."""
@@ -210,5 +200,8 @@ class NumpyTagger:
     def tag(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Tag ids for each sentence of an encoded batch."""
         lengths = (inputs["words"] != 0).sum(axis=1)
-        with one_blas_thread():
+        # The LSTM's per-step products are small; on a busy machine a second
+        # BLAS thread that waits for a core made them ten times slower in our
+        # measurements, and one thread lost little on an idle machine.
+        with parallel.one_blas_thread() or contextlib.nullcontext():
             return self.decode(self.emissions(inputs), lengths)
