@@ -427,7 +427,8 @@ def random_tagger(char_encoder, num_layers, head, casing_dim):
 @pytest.mark.parametrize("char_encoder,num_layers,head,casing_dim",
                          [("lstm", 2, "crf", 4), ("none", 1, "softmax", 0), ("cnn", 2, "softmax", 3)])
 def test_runtimes_match_keras_model(char_encoder, num_layers, head, casing_dim, monkeypatch):
-    """The NumPy runtime (one thread, and its directions on threads), and the TensorFlow function the LiteRT part is converted from, give Keras' emissions."""
+    """The NumPy runtime (one thread, and its directions on threads), and the TensorFlow function the LiteRT
+    part is converted from, give Keras' emissions."""
     from lstmtext.decoding import parallel
     from lstmtext.lite.ner import build, signature
     from lstmtext.ner.network import NumpyTagger, model_arrays

@@ -55,6 +55,7 @@ class NumpyTagger:
         self.config = config
         self.vocab = vocab
         self.a = {self._short(k): v for k, v in arrays.items()}
+        self._fused: dict[str, tuple] = {}  # LSTM weights in fused_gates order, by variable prefix
         self.head = config.get("head", "crf")
         self.num_layers = int(config.get("num_layers", 1))
         self.char_encoder = config.get("char_encoder", "cnn")
@@ -186,11 +187,10 @@ class NumpyTagger:
 
     def _fused_weights(self, prefix: str):
         """An LSTM's weights in :func:`fused_gates` order, arranged once per tagger."""
-        cache = self.__dict__.setdefault("_fused", {})
-        if prefix not in cache:
-            cache[prefix] = fused_gates(self.a[prefix + "kernel"], self.a[prefix + "recurrent_kernel"],
-                                        self.a[prefix + "bias"])
-        return cache[prefix]
+        if prefix not in self._fused:
+            self._fused[prefix] = fused_gates(self.a[prefix + "kernel"], self.a[prefix + "recurrent_kernel"],
+                                              self.a[prefix + "bias"])
+        return self._fused[prefix]
 
     def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
         """Best tag ids per sentence."""
