@@ -42,6 +42,12 @@ def _prompted_lines() -> Iterator[str]:
             yield line.rstrip("\n")
 
 
+def _lm_eval_runtime(bundle, extra: dict) -> str:
+    from lstmtext.lm import api as lm_api
+
+    return lm_api.eval_runtime(lm_api.load_config(bundle), extra)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     @friendly
@@ -66,6 +72,13 @@ def register(app: typer.Typer) -> None:
         runtime: Optional[str] = typer.Option(None, "--runtime", help="keras, lite or numpy (default: keras "
                                               "for lm, auto for ner and translate): score the LiteRT parts, "
                                               "e.g. after quantisation."),
+        cache_window: Optional[int] = typer.Option(None, "--cache-window", help="lm: continuous cache over the "
+                                                   "last N positions (0: off; default: the bundle's "
+                                                   "cache_window)."),
+        cache_theta: Optional[float] = typer.Option(None, "--cache-theta", help="lm: the cache's similarity "
+                                                    "scale (default: the bundle's)."),
+        cache_lambda: Optional[float] = typer.Option(None, "--cache-lambda", help="lm: the cache's weight in "
+                                                     "the mixture (default: the bundle's)."),
     ) -> None:
         """Score a model on data: perplexity (lm), entity F1 (ner), BLEU/chrF (translate)."""
         from lstmtext import bundle as bundle_io
@@ -76,13 +89,16 @@ def register(app: typer.Typer) -> None:
         if runtime not in (None, "auto", "keras", "lite", "numpy"):
             raise UsageError("--runtime must be auto, keras, lite or numpy")
         b = bundle_io.read(model)
-        if runtime == "keras" or (b.task == "lm" and runtime is None):
-            load_keras()  # the light runtimes (the tagger's and translator's default) need no TensorFlow
         extra = {k: v for k, v in dict(source=source, target=target, beam=beam, word_column=word_column,
                                        tag_column=tag_column, scheme=scheme, runtime=runtime, records=records,
                                        labels=[str(p) for p in labels] if labels else None,
-                                       mask=[str(p) for p in mask] if mask else None).items()
+                                       mask=[str(p) for p in mask] if mask else None, cache_window=cache_window,
+                                       cache_theta=cache_theta, cache_lambda=cache_lambda).items()
                  if v is not None}
+        if b.task != "lm" and any(v is not None for v in (cache_window, cache_theta, cache_lambda)):
+            raise UsageError("--cache-window, --cache-theta and --cache-lambda are for language models")
+        if runtime == "keras" or (b.task == "lm" and _lm_eval_runtime(b, extra) == "keras"):
+            load_keras()  # the light runtimes (the tagger's and translator's default) need no TensorFlow
         result = api(b.task).evaluate(b, EvalOptions(files=list(files or []), encoding=encoding,
                                                      batch_size=batch_size, extra=extra))
         if json_:
@@ -96,6 +112,10 @@ def register(app: typer.Typer) -> None:
                     continue
                 table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
             out.print(table)
+            if isinstance(result.get("cache"), dict):
+                c = result["cache"]
+                out.print(f"with a continuous cache: window {c['window']}, theta {c['theta']}, lambda {c['lam']} "
+                          "(--cache-window 0 scores the network alone)")
             for key, head in (("per_type", "type"), ("per_label", "label")):
                 rows = result.get(key)
                 if isinstance(rows, dict):

@@ -150,23 +150,39 @@ class StepScorer:
 
     The same streams and rows as the Keras scorer, one time step at a time,
     so quantised LiteRT parts can be scored on the data the model card uses.
+    With ``cache`` on (:mod:`lstmtext.lm.cache`), each row keeps a continuous
+    cache of its recent top-layer outputs, applied every ``block`` steps.
     """
 
-    def __init__(self, model, batch_size: int):
+    def __init__(self, model, batch_size: int, cache=None, block: int = 256):
         self.model = model
         self.batch_size = batch_size
+        self.cache = cache if cache is not None and cache.on else None
+        self.block = block
 
     def total_nll(self, ids: np.ndarray) -> tuple[float, int]:
         from lstmtext.lm import data
+        from lstmtext.lm.cache import ContinuousCache
 
         x, y, mask = data.batchify(ids, self.batch_size, pad=True)
         state = self.model.initial_state(self.batch_size)
         rows = np.arange(self.batch_size)
+        cache = ContinuousCache(self.batch_size, self.cache) if self.cache else None
         total, count = 0.0, 0
-        for t in range(x.shape[1]):
-            log_probs, state = self.model.step(x[:, t], state)
-            total -= float((log_probs[rows, y[:, t]] * mask[:, t]).sum())
-            count += int(mask[:, t].sum())
+        for t0 in range(0, x.shape[1], self.block):
+            span = range(t0, min(x.shape[1], t0 + self.block))
+            picked, tops = [], []
+            for t in span:
+                log_probs, state = self.model.step(x[:, t], state)
+                picked.append(log_probs[rows, y[:, t]])
+                if cache is not None:
+                    tops.append(np.asarray(state[-1][0], np.float32))  # the top layer's output
+            lp = np.stack(picked, axis=1).astype(np.float64)
+            m = mask[:, span.start:span.stop]
+            if cache is not None:
+                lp = cache.log_probs(np.stack(tops, axis=1), y[:, span.start:span.stop], lp, m)
+            total -= float((lp * m).sum())
+            count += int(m.sum())
         return total, count
 
 
@@ -384,6 +400,9 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     chunk is scored as ``batch_size`` parallel streams that start from a zero
     state. ``options.extra["runtime"]``: ``keras`` (default, compiled) or a
     step runtime, ``lite`` or ``numpy`` (one step at a time; same numbers).
+    With the bundle's continuous cache on (``cache_window`` > 0, or
+    ``extra["cache_window"]``; see :mod:`lstmtext.lm.cache`) the default is
+    ``numpy`` and the result names the cache's settings.
     """
     from lstmtext.io import check_readable
     from lstmtext.lm.data import iter_streams
@@ -394,7 +413,8 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
     for f in options.files:
         check_readable(f)
     config = load_config(bundle)
-    runtime = (options.extra or {}).get("runtime") or "keras"
+    cache = cache_settings(config, options.extra or {})
+    runtime = eval_runtime(config, options.extra or {})
     t0 = time.perf_counter()
     if runtime == "keras":
         tokenizer = load_tokenizer(bundle.file("tokenizer"))
@@ -402,7 +422,7 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
         assign_model_weights(scorer.model, load_arrays(bundle.file("weights.h5")), str(bundle.path))
     else:
         model, tokenizer = load_step_model(bundle, runtime, forward_only=False)
-        scorer = StepScorer(model, options.batch_size or config.eval_batch_size)
+        scorer = StepScorer(model, options.batch_size or config.eval_batch_size, cache)
     nll = tokens = words = lines = 0
     for s in (s for f in options.files for s in iter_streams(f, tokenizer, options.encoding,
                                                                               reverse=config.direction == "backward")):
@@ -420,7 +440,36 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
         "lines": lines,
         "tokens": tokens,
         "tokens_per_s": tokens / max(seconds, 1e-9),
+        **({"cache": dataclasses.asdict(cache)} if cache.on else {}),
     }
+
+
+def cache_settings(config: LMConfig, extra: dict):
+    """The continuous cache ``evaluate`` uses: the bundle's ``cache_*`` settings, each overridable in ``extra``."""
+    from lstmtext.lm.cache import CacheSettings
+
+    settings = CacheSettings(
+        window=int(extra.get("cache_window", config.cache_window)),
+        theta=float(extra.get("cache_theta", config.cache_theta)),
+        lam=float(extra.get("cache_lambda", config.cache_lambda)))
+    if settings.window < 0 or settings.theta < 0 or not 0.0 <= settings.lam <= 1.0:
+        raise UsageError("need --cache-window >= 0, --cache-theta >= 0 and 0 <= --cache-lambda <= 1")
+    return settings
+
+
+def eval_runtime(config: LMConfig, extra: dict) -> str:
+    """``evaluate``'s runtime: the one asked for, else ``keras``, or ``numpy`` when the cache is on.
+
+    The cache reads each step's top-layer output, which only the step runtimes
+    (LiteRT part, NumPy) give.
+    """
+    runtime = extra.get("runtime")
+    if cache_settings(config, extra).on:
+        if runtime == "keras":
+            raise UsageError("--runtime keras scores without the cache: use --runtime numpy or lite, or "
+                             "--cache-window 0")
+        return runtime if runtime in ("lite", "numpy") else "numpy"
+    return runtime or "keras"
 
 
 # ---------------------------------------------------------------- predict

@@ -83,6 +83,12 @@ class LMConfig:
     jit_compile: bool = option(False, "compile training and evaluation steps with XLA (measured slower than "
                                "plain TensorFlow graphs for these LSTMs on a 2-core CPU; try it on GPUs)")
     eval_batch_size: int = option(10, "streams used for validation and 'evaluate'")
+    cache_window: int = option(0, "continuous cache (Grave et al. 2017) used by 'evaluate': the last N top-layer "
+                               "outputs of each stream and the words that followed them lend probability to "
+                               "those words (0: off; the network is unchanged; tune it with "
+                               "benchmarks/lm_cache.py)")
+    cache_theta: float = option(0.3, "the cache's similarity scale: softmax over theta * h_t . h_i")
+    cache_lambda: float = option(0.1, "the cache's weight: p = (1 - lambda) p_model + lambda p_cache")
     weights_dtype: str = option("float32", "dtype of stored weights: float32 or float16", ("float32", "float16"))
     seed: int = option(0, "random seed (weights, dropout, tokenizer sampling)")
 
@@ -100,7 +106,9 @@ class LMConfig:
         for key in ("dropout_words", "weight_drop"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"must be in [0, 1), got {getattr(self, key)}", key)
-        for key in ("ar_alpha", "tar_beta", "nonmono"):
+        if not 0.0 <= self.cache_lambda <= 1.0:
+            raise ConfigError(f"must be in [0, 1], got {self.cache_lambda}", "cache_lambda")
+        for key in ("ar_alpha", "tar_beta", "nonmono", "cache_window", "cache_theta"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"must be >= 0, got {getattr(self, key)}", key)
         if self.nonmono and self.optimizer == "adam":
