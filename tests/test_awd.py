@@ -102,9 +102,13 @@ def test_shipped_bundle_scores_as_before(tmp_path: Path):
     text.write_text("\n".join(lines) + "\n")
     b = bundle_io.read(ROOT / "models" / "lm-ptb")
     for runtime, nll in SHIPPED_NLL.items():
-        result = evaluate(b, EvalOptions(files=[text], extra={"runtime": runtime}))
+        result = evaluate(b, EvalOptions(files=[text], extra={"runtime": runtime, "cache_window": 0}))
         assert result["tokens"] == SHIPPED_TOKENS
         assert result["nll"] == pytest.approx(nll, rel=1e-6), runtime
+    # The bundle's own continuous cache (lstmtext.lm.cache) scores the same network lower.
+    cached = evaluate(b, EvalOptions(files=[text]))
+    assert cached["cache"]["window"] > 0 and cached["tokens"] == SHIPPED_TOKENS
+    assert cached["nll"] < SHIPPED_NLL["numpy"]
 
 
 def test_bad_values_name_their_key():
