@@ -163,3 +163,115 @@ def test_the_table_says_the_cache_was_used(tiny_lm: Path, corpus):
     assert r.exit_code == 0 and "continuous cache: window 10" in r.output
     plain = runner.invoke(app, ["evaluate", str(tiny_lm), str(corpus["valid"])])
     assert plain.exit_code == 0 and "cache" not in plain.output
+
+
+# ---------------------------------------------------------------- tuning
+def _positions(rows: int, steps: int, repeat: bool, seed: int = 0):
+    from lstmtext.lm.cache import Positions
+
+    rng = np.random.default_rng(seed)
+    if repeat:  # a few words, each after its own state, again and again: the cache can only help
+        words = rng.integers(0, 4, size=(rows, steps))
+        basis = rng.normal(size=(4, 8)).astype(np.float32) * 3
+        hidden = basis[words]
+        log_probs = np.full((rows, steps), np.log(0.05))
+    else:  # words never seen before, which the model already predicts well: the cache can only hurt
+        words = np.arange(rows * steps).reshape(rows, steps)
+        hidden = rng.normal(size=(rows, steps, 8)).astype(np.float32)
+        log_probs = np.full((rows, steps), np.log(0.9))
+    return Positions(hidden, words, log_probs, np.ones((rows, steps)))
+
+
+def test_tune_picks_a_cache_that_helps_and_reports_it_consistently():
+    from lstmtext.lm.cache import tune
+
+    pos = _positions(4, 300, repeat=True)
+    report = tune(pos, windows=(10, 100), thetas=(0.1, 1.0), lambdas=(0.1, 0.5))
+    s = report["settings"]
+    assert report["helps"] and s.window > 0 and s == report["best"]
+    assert report["grid"][0][1:] == (s.window, s.theta, s.lam) and len(report["grid"]) == 8
+    assert report["held_out"]["with"] < report["held_out"]["without"]
+    # The whole text's figure is the cache's own scoring of every row.
+    cache = ContinuousCache(4, s)
+    lp = np.concatenate([cache.log_probs(pos.hidden[:, t:t + 256], pos.targets[:, t:t + 256],
+                                         pos.log_probs[:, t:t + 256]) for t in range(0, 300, 256)], axis=1)
+    assert report["whole"]["with"] == pytest.approx(float(np.exp(-lp.mean())), rel=1e-9)
+    assert report["whole"]["without"] == pytest.approx(1 / 0.05)
+
+
+def test_tune_stores_the_cache_off_when_it_does_not_help():
+    from lstmtext.lm.cache import tune
+
+    report = tune(_positions(4, 100, repeat=False), windows=(10,), thetas=(0.3,), lambdas=(0.1,))
+    assert not report["helps"] and report["settings"].window == 0 and report["best"].window == 10
+
+
+def test_positions_are_what_the_scorer_sums(tiny_lm: Path, corpus):
+    from lstmtext.lm.api import StepScorer, load_step_model
+    from lstmtext.lm.data import iter_streams
+
+    model, tokenizer = load_step_model(bundle_io.read(tiny_lm), "numpy", forward_only=False)
+    ids = next(iter_streams(corpus["valid"], tokenizer)).ids
+    scorer = StepScorer(model, 3, block=5)
+    pos = scorer.positions(ids)
+    assert pos.hidden.shape[:2] == pos.targets.shape == pos.log_probs.shape == pos.mask.shape
+    total, count = scorer.total_nll(ids)
+    assert count == int(pos.mask.sum()) == len(ids) - 1
+    assert -float((pos.log_probs * pos.mask).sum()) == pytest.approx(total, rel=1e-9)
+
+
+def _copy_of(tiny_lm: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    b = tmp_path / "lm"
+    shutil.copytree(bundle_io.read(tiny_lm).path, b)
+    return b
+
+
+def _cache_keys(b: Path) -> dict:
+    return {k: v for k, v in json.loads((b / "config.json").read_text())["config"].items() if k.startswith("cache")}
+
+
+def test_tune_cache_writes_in_place_a_copy_or_nothing(tiny_lm: Path, corpus, tmp_path: Path):
+    from lstmtext.cli import app
+
+    b = _copy_of(tiny_lm, tmp_path)
+    before = _cache_keys(b)
+    r = runner.invoke(app, ["tune-cache", str(b), str(corpus["valid"]), "--dry-run", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert set(report) >= {"settings", "best", "helps", "grid", "tuning", "held_out", "whole", "tokens"}
+    assert _cache_keys(b) == before  # a dry run writes nothing
+
+    r = runner.invoke(app, ["tune-cache", str(b), str(corpus["valid"]), "--output", str(tmp_path / "copy")])
+    assert r.exit_code == 0, r.output
+    assert _cache_keys(b) == before
+    s = report["settings"]
+    assert _cache_keys(tmp_path / "copy") == {"cache_window": s["window"], "cache_theta": s["theta"],
+                                              "cache_lambda": s["lam"]}
+    assert not (tmp_path / "copy" / "optimizer.h5").exists()
+
+    r = runner.invoke(app, ["tune-cache", str(b), str(corpus["valid"])])
+    assert r.exit_code == 0, r.output
+    assert _cache_keys(b) == _cache_keys(tmp_path / "copy")
+    ev = _evaluate(b, [corpus["valid"]])
+    assert ev.get("cache", {}).get("window", 0) == s["window"]
+
+
+def test_tune_cache_bad_input_gets_one_line(tiny_lm: Path, corpus, tmp_path: Path):
+    from lstmtext.cli import app
+
+    short = tmp_path / "short.txt"
+    short.write_text("the cat sees the ball\n", encoding="utf-8")
+    cases = [
+        ([str(tiny_lm), str(short)], "too few"),
+        ([str(tiny_lm), str(tmp_path / "missing.txt")], "missing.txt"),
+        ([str(tiny_lm), str(corpus["valid"]), "--max-tokens", "10"], "--max-tokens"),
+    ]
+    ner = Path(__file__).resolve().parent.parent / "models" / "ner-conll03"
+    if (ner / "config.json").exists():
+        cases.append(([str(ner), str(corpus["valid"])], "language models"))
+    for args, words in cases:
+        r = runner.invoke(app, ["tune-cache", *args])
+        assert r.exit_code != 0 and "Traceback" not in r.output, args
+        assert words in r.output and len(r.output.strip().splitlines()) == 1, r.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -160,30 +161,42 @@ class StepScorer:
         self.cache = cache if cache is not None and cache.on else None
         self.block = block
 
-    def total_nll(self, ids: np.ndarray) -> tuple[float, int]:
+    def _blocks(self, ids: np.ndarray, hidden: bool):
+        """Per block of steps: ``(targets, log_probs (float64), mask, top-layer outputs or None)``."""
         from lstmtext.lm import data
-        from lstmtext.lm.cache import ContinuousCache
 
         x, y, mask = data.batchify(ids, self.batch_size, pad=True)
         state = self.model.initial_state(self.batch_size)
         rows = np.arange(self.batch_size)
-        cache = ContinuousCache(self.batch_size, self.cache) if self.cache else None
-        total, count = 0.0, 0
         for t0 in range(0, x.shape[1], self.block):
             span = range(t0, min(x.shape[1], t0 + self.block))
             picked, tops = [], []
             for t in span:
                 log_probs, state = self.model.step(x[:, t], state)
                 picked.append(log_probs[rows, y[:, t]])
-                if cache is not None:
+                if hidden:
                     tops.append(np.asarray(state[-1][0], np.float32))  # the top layer's output
-            lp = np.stack(picked, axis=1).astype(np.float64)
-            m = mask[:, span.start:span.stop]
+            yield (y[:, span.start:span.stop], np.stack(picked, axis=1).astype(np.float64),
+                   mask[:, span.start:span.stop], np.stack(tops, axis=1) if hidden else None)
+
+    def total_nll(self, ids: np.ndarray) -> tuple[float, int]:
+        from lstmtext.lm.cache import ContinuousCache
+
+        cache = ContinuousCache(self.batch_size, self.cache) if self.cache else None
+        total, count = 0.0, 0
+        for y, lp, m, tops in self._blocks(ids, hidden=cache is not None):
             if cache is not None:
-                lp = cache.log_probs(np.stack(tops, axis=1), y[:, span.start:span.stop], lp, m)
+                lp = cache.log_probs(tops, y, lp, m)
             total -= float((lp * m).sum())
             count += int(m.sum())
         return total, count
+
+    def positions(self, ids: np.ndarray):
+        """Every position's top-layer output, target, log-probability and mask (:class:`~lstmtext.lm.cache.Positions`)."""
+        from lstmtext.lm.cache import Positions
+
+        blocks = list(self._blocks(ids, hidden=True))
+        return Positions(*(np.concatenate([b[k] for b in blocks], axis=1) for k in (3, 0, 1, 2)))
 
 
 class Scorer:
@@ -470,6 +483,71 @@ def eval_runtime(config: LMConfig, extra: dict) -> str:
                              "--cache-window 0")
         return runtime if runtime in ("lite", "numpy") else "numpy"
     return runtime or "keras"
+
+
+def tune_cache(bundle: Bundle, files: list, encoding: str = "utf-8", max_tokens: int = 200_000,
+               runtime: str = "numpy") -> dict:
+    """Choose the bundle's continuous cache on held-out text (:func:`lstmtext.lm.cache.tune`).
+
+    The text (the files in turn, up to ``max_tokens`` tokens) is scored once
+    as ``eval_batch_size`` streams (at least 2), as ``evaluate`` does; the
+    settings are chosen on the first half of the streams and checked on the
+    second. Nothing is written: see :func:`write_cache_settings`.
+
+    Raises:
+        DataError: a file is unreadable or the text too short.
+    """
+    from lstmtext.io import check_readable
+    from lstmtext.lm.cache import tune
+    from lstmtext.lm.data import iter_streams
+
+    for f in files:
+        check_readable(f)
+    if max_tokens < 1000:
+        raise UsageError(f"--max-tokens must be at least 1000, got {max_tokens}")
+    config = load_config(bundle)
+    model, tokenizer = load_step_model(bundle, runtime, forward_only=False)
+    rows = max(2, config.eval_batch_size)
+    parts = []
+    for f in files:
+        for s in iter_streams(f, tokenizer, encoding, reverse=config.direction == "backward"):
+            parts.append(s.ids if not parts else s.ids[1:])  # each chunk starts with the end-of-line id
+    ids = np.concatenate(parts)[: max_tokens + 1]
+    if len(ids) - 1 < 20 * rows:
+        raise DataError(f"{len(ids) - 1} tokens are too few to tune a cache on (need {20 * rows}); give more text",
+                        files[0])
+    t0 = time.perf_counter()
+    report = tune(StepScorer(model, rows).positions(ids))
+    return {**report, "tokens": int(len(ids) - 1), "rows": rows, "seconds": time.perf_counter() - t0}
+
+
+def write_cache_settings(bundle: Bundle, settings, output=None) -> Path:
+    """Store cache settings in ``bundle``'s ``config.json`` (replaced whole), or in a copy at ``output``.
+
+    The copy leaves out training state, as ``export`` does; weights and LiteRT
+    parts are copied unchanged. Returns the bundle directory written.
+    """
+    from lstmtext.export import _copy, _target
+    from lstmtext.io import atomic_directory, atomic_file
+
+    def update(directory: Path) -> None:
+        path = directory / "config.json"
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["config"].update(cache_window=int(settings.window), cache_theta=float(settings.theta),
+                             cache_lambda=float(settings.lam))
+        with atomic_file(path) as fh:
+            fh.write(json.dumps(doc, indent=2) + "\n")
+
+    if output is None:
+        update(Path(bundle.path))
+        return Path(bundle.path)
+    target = _target(bundle, output)
+    with atomic_directory(target) as tmp:
+        _copy(bundle, tmp, None)
+        if bundle.file("lite").is_dir():  # the same weights: the parts stay valid
+            shutil.copytree(bundle.file("lite"), tmp / "lite")
+        update(tmp)
+    return target
 
 
 # ---------------------------------------------------------------- predict

@@ -86,7 +86,7 @@ class LMConfig:
     cache_window: int = option(0, "continuous cache (Grave et al. 2017) used by 'evaluate': the last N top-layer "
                                "outputs of each stream and the words that followed them lend probability to "
                                "those words (0: off; the network is unchanged; tune it with "
-                               "benchmarks/lm_cache.py)")
+                               "lstmtext tune-cache)")
     cache_theta: float = option(0.3, "the cache's similarity scale: softmax over theta * h_t . h_i")
     cache_lambda: float = option(0.1, "the cache's weight: p = (1 - lambda) p_model + lambda p_cache")
     weights_dtype: str = option("float32", "dtype of stored weights: float32 or float16", ("float32", "float16"))
