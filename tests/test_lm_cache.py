@@ -275,3 +275,34 @@ def test_tune_cache_bad_input_gets_one_line(tiny_lm: Path, corpus, tmp_path: Pat
         r = runner.invoke(app, ["tune-cache", *args])
         assert r.exit_code != 0 and "Traceback" not in r.output, args
         assert words in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_numpy_block_scoring_equals_stepping(tie: bool):
+    """``score_block`` (one product per layer and block) gives what step-by-step ``step`` gives."""
+    from lstmtext.decoding.lstm_numpy import NumpyLSTMLanguageModel
+
+    rng = np.random.default_rng(7)
+    V, E, H = 13, 5, 5
+    arrays = {"embedding/embeddings": rng.normal(size=(V, E)).astype(np.float32)}
+    for i, d in enumerate((E, H)):
+        arrays[f"lstm_{i}/lstm_cell/kernel"] = rng.normal(size=(d, 4 * H)).astype(np.float32)
+        arrays[f"lstm_{i}/lstm_cell/recurrent_kernel"] = rng.normal(size=(H, 4 * H)).astype(np.float32)
+        arrays[f"lstm_{i}/lstm_cell/bias"] = rng.normal(size=4 * H).astype(np.float32)
+    if tie:
+        arrays["embedding/output_bias"] = rng.normal(size=V).astype(np.float32)
+    else:
+        arrays["output/kernel"] = rng.normal(size=(H, V)).astype(np.float32)
+        arrays["output/bias"] = rng.normal(size=V).astype(np.float32)
+    model = NumpyLSTMLanguageModel(arrays, 2, tie)
+    ids, targets = rng.integers(0, V, size=(3, 9)), rng.integers(0, V, size=(3, 9))
+    state = [(rng.normal(size=(3, H)).astype(np.float32), rng.normal(size=(3, H)).astype(np.float32))] * 2
+    lp, top, end = model.score_block(ids, targets, state, chunk=4)
+    s = state
+    for t in range(9):
+        log_probs, s = model.step(ids[:, t], s)
+        np.testing.assert_allclose(lp[:, t], log_probs[np.arange(3), targets[:, t]], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(top[:, t], s[-1][0], rtol=1e-5, atol=1e-6)
+    for (h1, c1), (h2, c2) in zip(end, s):
+        np.testing.assert_allclose(h1, h2, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c1, c2, rtol=1e-5, atol=1e-6)

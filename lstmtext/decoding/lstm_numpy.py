@@ -278,3 +278,45 @@ class NumpyLSTMLanguageModel(StepLanguageModel):
 
     def advance(self, ids, state):
         return self.hidden(np.asarray(ids, np.int64), state)[1]
+
+    def score_block(self, ids: np.ndarray, targets: np.ndarray, state, chunk: int = 1024):
+        """``n`` steps of ``B`` streams at once, for scoring: what ``n`` calls of :meth:`step` give, reduced.
+
+        Each layer's input products for all ``n`` steps are one product, and so
+        is the vocabulary layer over every position (in chunks of ``chunk``
+        rows); only the recurrent products go step by step.
+
+        Args:
+            ids: ``(B, n)`` inputs.
+            targets: ``(B, n)`` the id whose log-probability is wanted at each position.
+            state: The state before the first step.
+
+        Returns:
+            ``(log_probs (B, n) float64 of targets, top-layer outputs (B, n, H), state after the last step)``.
+        """
+        ids = np.asarray(ids, np.int64)
+        B, n = ids.shape
+        x = self.embeddings[ids]
+        new_state = []
+        for (w, u, b), (h, c) in zip(self.cells, state):
+            proj = (x.reshape(B * n, -1) @ w + b).reshape(B, n, -1)
+            out = np.empty((B, n, u.shape[0]), np.float32)
+            for t in range(n):
+                z = proj[:, t] + h @ u
+                i, f, g, o = np.split(z, 4, axis=-1)
+                c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+                h = _sigmoid(o) * np.tanh(c)
+                out[:, t] = h
+            new_state.append((h, c))
+            x = out
+        flat, want = x.reshape(B * n, -1), np.asarray(targets, np.int64).reshape(-1)
+        picked = np.empty(B * n, np.float64)
+        for r0 in range(0, B * n, chunk):
+            logits = flat[r0: r0 + chunk] @ self.out_w + self.out_b
+            rows = np.arange(len(logits))
+            peak = logits.max(axis=1, keepdims=True)
+            logits -= peak
+            # As log_softmax: the normaliser summed in float64.
+            norm = np.log(np.exp(logits).sum(axis=1, dtype=np.float64))
+            picked[r0: r0 + chunk] = logits[rows, want[r0: r0 + chunk]].astype(np.float64) - norm
+        return picked.reshape(B, n), x, new_state

@@ -168,8 +168,13 @@ class StepScorer:
         x, y, mask = data.batchify(ids, self.batch_size, pad=True)
         state = self.model.initial_state(self.batch_size)
         rows = np.arange(self.batch_size)
+        whole = getattr(self.model, "score_block", None)  # the NumPy runtime: a block of steps at once
         for t0 in range(0, x.shape[1], self.block):
             span = range(t0, min(x.shape[1], t0 + self.block))
+            if whole is not None:
+                lp, top, state = whole(x[:, span.start:span.stop], y[:, span.start:span.stop], state)
+                yield (y[:, span.start:span.stop], lp, mask[:, span.start:span.stop], top if hidden else None)
+                continue
             picked, tops = [], []
             for t in span:
                 log_probs, state = self.model.step(x[:, t], state)
