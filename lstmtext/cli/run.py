@@ -69,9 +69,10 @@ def register(app: typer.Typer) -> None:
                                                   "not scored) for each FASTA sequence file."),
         records: Optional[str] = typer.Option(None, "--records", help="character tagger: all (default), "
                                               "validation (headers VALIDATION=True) or train."),
-        runtime: Optional[str] = typer.Option(None, "--runtime", help="keras, lite or numpy (default: keras "
-                                              "for lm, auto for ner and translate): score the LiteRT parts, "
-                                              "e.g. after quantisation."),
+        runtime: Optional[str] = typer.Option(None, "--runtime", help="keras, lite or numpy (default: numpy "
+                                              "for lm, auto for ner and translate): lite scores the LiteRT "
+                                              "parts, e.g. after quantisation; keras the compiled network "
+                                              "(for a GPU)."),
         cache_window: Optional[int] = typer.Option(None, "--cache-window", help="lm: continuous cache over the "
                                                    "last N positions (0: off; default: the bundle's "
                                                    "cache_window)."),

@@ -416,11 +416,13 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
 
     Files are read in chunks of 50,000 lines (memory stays bounded); each
     chunk is scored as ``batch_size`` parallel streams that start from a zero
-    state. ``options.extra["runtime"]``: ``keras`` (default, compiled) or a
-    step runtime, ``lite`` or ``numpy`` (one step at a time; same numbers).
-    With the bundle's continuous cache on (``cache_window`` > 0, or
-    ``extra["cache_window"]``; see :mod:`lstmtext.lm.cache`) the default is
-    ``numpy`` and the result names the cache's settings.
+    state. ``options.extra["runtime"]``: ``numpy`` (default: the weights of
+    ``weights.h5``, blocks of steps at once, no TensorFlow), ``lite`` (the
+    LiteRT step part, e.g. quantised, one step at a time) or ``keras`` (the
+    compiled network on the configured backend: the choice on a GPU); the
+    same numbers to float rounding. With the bundle's continuous cache on
+    (``cache_window`` > 0, or ``extra["cache_window"]``; see
+    :mod:`lstmtext.lm.cache`) the result names the cache's settings.
     """
     from lstmtext.io import check_readable
     from lstmtext.lm.data import iter_streams
@@ -476,18 +478,21 @@ def cache_settings(config: LMConfig, extra: dict):
 
 
 def eval_runtime(config: LMConfig, extra: dict) -> str:
-    """``evaluate``'s runtime: the one asked for, else ``keras``, or ``numpy`` when the cache is on.
+    """``evaluate``'s runtime: the one asked for, else ``numpy``.
 
-    The cache reads each step's top-layer output, which only the step runtimes
-    (LiteRT part, NumPy) give.
+    On a CPU the NumPy runtime scores faster than the compiled Keras network
+    (PTB's validation file with ``models/lm-ptb``: 21.0 s against 23.7 s end
+    to end, 304 MB against 850 MB; benchmarks/RESULTS.md) and needs no
+    TensorFlow. The cache reads each step's top-layer output, which only the
+    step runtimes (NumPy, LiteRT part) give.
     """
     runtime = extra.get("runtime")
     if cache_settings(config, extra).on:
         if runtime == "keras":
             raise UsageError("--runtime keras scores without the cache: use --runtime numpy or lite, or "
                              "--cache-window 0")
-        return runtime if runtime in ("lite", "numpy") else "numpy"
-    return runtime or "keras"
+        return runtime if runtime in ("lite", "numpy", "auto") else "numpy"
+    return runtime or "numpy"
 
 
 def tune_cache(bundle: Bundle, files: list, encoding: str = "utf-8", max_tokens: int = 200_000,
