@@ -51,3 +51,6 @@ def register(app: typer.Typer) -> None:
         if metrics:
             err.print(f"best valid perplexity {metrics.get('valid_perplexity', float('nan')):.2f} "
                       f"(epoch {metrics.get('epoch')}); model in {output}/model-best")
+            if not quiet:
+                err.print(f"for running text, `lstmtext tune-cache {output}/model-best HELD-OUT.txt` adds a continuous "
+                          "cache that can lower evaluate's perplexity")
