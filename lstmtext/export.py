@@ -94,6 +94,23 @@ def export_bundle(model: str | Path, output: str | Path, dtype: str | None = Non
     return {"source_bytes": _size(b.path), "output_bytes": _size(out), "dtype": dtype, "output": str(out)}
 
 
+def copy_bundle(b, output: str | Path, edit=None) -> Path:
+    """Copy bundle ``b`` to ``output``: no training state, weights and LiteRT parts as they are.
+
+    ``edit(directory)`` runs on the copy before it replaces ``output`` (e.g.
+    a change to ``config.json`` that leaves the weights alone, so the LiteRT
+    parts stay valid). Returns ``output``.
+    """
+    out = _target(b, output)
+    with atomic_directory(out) as tmp:
+        _copy(b, tmp, None)
+        if b.file("lite").is_dir():
+            shutil.copytree(b.file("lite"), tmp / "lite")
+        if edit is not None:
+            edit(tmp)
+    return out
+
+
 def export_litert(model: str | Path, output: str | Path, quantize: str | None = None) -> dict:
     """Copy a bundle to ``output`` with LiteRT parts built (``quantize``: none, float16 or dynamic).
 

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lstmtext import bundle as bundle_io
+from lstmtext.errors import UsageError
 from lstmtext.lm.cache import CacheSettings, ContinuousCache, brute_force_log_probs
 
 runner = CliRunner()
@@ -306,3 +307,17 @@ def test_numpy_block_scoring_equals_stepping(tie: bool):
     for (h1, c1), (h2, c2) in zip(end, s):
         np.testing.assert_allclose(h1, h2, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(c1, c2, rtol=1e-5, atol=1e-6)
+
+
+def test_a_copy_keeps_the_weights_and_litert_parts(tiny_lm: Path, tmp_path: Path):
+    from lstmtext.lm.api import write_cache_settings
+
+    b = _copy_of(tiny_lm, tmp_path)
+    (b / "lite").mkdir()
+    (b / "lite" / "step.tflite").write_bytes(b"part")  # copied as it is: the weights do not change
+    out = write_cache_settings(bundle_io.read(b), CacheSettings(window=7, theta=0.5, lam=0.2), tmp_path / "out")
+    assert (out / "lite" / "step.tflite").read_bytes() == b"part"
+    assert (out / "weights.h5").read_bytes() == (b / "weights.h5").read_bytes()
+    assert _cache_keys(out) == {"cache_window": 7, "cache_theta": 0.5, "cache_lambda": 0.2}
+    with pytest.raises(UsageError, match="differ"):  # never onto the model itself
+        write_cache_settings(bundle_io.read(b), CacheSettings(window=7), b)

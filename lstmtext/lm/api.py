@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -537,8 +536,8 @@ def write_cache_settings(bundle: Bundle, settings, output=None) -> Path:
     The copy leaves out training state, as ``export`` does; weights and LiteRT
     parts are copied unchanged. Returns the bundle directory written.
     """
-    from lstmtext.export import _copy, _target
-    from lstmtext.io import atomic_directory, atomic_file
+    from lstmtext.export import copy_bundle
+    from lstmtext.io import atomic_file
 
     def update(directory: Path) -> None:
         path = directory / "config.json"
@@ -551,13 +550,7 @@ def write_cache_settings(bundle: Bundle, settings, output=None) -> Path:
     if output is None:
         update(Path(bundle.path))
         return Path(bundle.path)
-    target = _target(bundle, output)
-    with atomic_directory(target) as tmp:
-        _copy(bundle, tmp, None)
-        if bundle.file("lite").is_dir():  # the same weights: the parts stay valid
-            shutil.copytree(bundle.file("lite"), tmp / "lite")
-        update(tmp)
-    return target
+    return copy_bundle(bundle, output, update)
 
 
 # ---------------------------------------------------------------- predict
