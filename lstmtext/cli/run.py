@@ -45,7 +45,7 @@ def _prompted_lines() -> Iterator[str]:
 def _lm_eval_runtime(bundle, extra: dict) -> str:
     from lstmtext.lm import api as lm_api
 
-    return lm_api.eval_runtime(lm_api.load_config(bundle), extra)
+    return lm_api.eval_runtime(lm_api.cache_settings(lm_api.load_config(bundle), extra), extra)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free form
 
 
+def _cell(z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A Keras LSTM cell's ``(h, c)`` from its pre-activations ``z`` (gates i, f, c, o) and the previous cell."""
+    i, f, g, o = np.split(z, 4, axis=-1)
+    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c), c
+
+
 def fused_gates(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray):
     """A Keras LSTM's weights arranged so that one ``exp`` gives all four gate activations.
 
@@ -263,10 +270,7 @@ class NumpyLSTMLanguageModel(StepLanguageModel):
         x = self.embeddings[ids]
         new_state = []
         for (w, u, b), (h, c) in zip(self.cells, state):
-            z = x @ w + h @ u + b
-            i, f, g, o = np.split(z, 4, axis=-1)
-            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-            h = _sigmoid(o) * np.tanh(c)
+            h, c = _cell(x @ w + h @ u + b, c)
             new_state.append((h, c))
             x = h
         return x, new_state
@@ -302,10 +306,7 @@ class NumpyLSTMLanguageModel(StepLanguageModel):
             proj = (x.reshape(B * n, -1) @ w + b).reshape(B, n, -1)
             out = np.empty((B, n, u.shape[0]), np.float32)
             for t in range(n):
-                z = proj[:, t] + h @ u
-                i, f, g, o = np.split(z, 4, axis=-1)
-                c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-                h = _sigmoid(o) * np.tanh(c)
+                h, c = _cell(proj[:, t] + h @ u, c)
                 out[:, t] = h
             new_state.append((h, c))
             x = out

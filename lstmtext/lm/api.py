@@ -148,8 +148,9 @@ def check_length(tokens: int, config: LMConfig, path=None) -> None:
 class StepScorer:
     """:class:`Scorer`'s arithmetic over a step model (LiteRT part or NumPy runtime).
 
-    The same streams and rows as the Keras scorer, one time step at a time,
-    so quantised LiteRT parts can be scored on the data the model card uses.
+    The same streams and rows as the Keras scorer: a block of steps at once
+    on the NumPy runtime (``score_block``), one step at a time on a LiteRT
+    part, so quantised parts can be scored on the data the model card uses.
     With ``cache`` on (:mod:`lstmtext.lm.cache`), each row keeps a continuous
     cache of its recent top-layer outputs, applied every ``block`` steps.
     """
@@ -199,8 +200,9 @@ class StepScorer:
         """Every position's top-layer output, target, log-probability and mask (:class:`~lstmtext.lm.cache.Positions`)."""
         from lstmtext.lm.cache import Positions
 
-        blocks = list(self._blocks(ids, hidden=True))
-        return Positions(*(np.concatenate([b[k] for b in blocks], axis=1) for k in (3, 0, 1, 2)))
+        targets, log_probs, mask, hidden = (np.concatenate(part, axis=1)
+                                            for part in zip(*self._blocks(ids, hidden=True)))
+        return Positions(hidden, targets, log_probs, mask)
 
 
 class Scorer:
@@ -433,7 +435,7 @@ def evaluate(bundle: Bundle, options: EvalOptions) -> dict:
         check_readable(f)
     config = load_config(bundle)
     cache = cache_settings(config, options.extra or {})
-    runtime = eval_runtime(config, options.extra or {})
+    runtime = eval_runtime(cache, options.extra or {})
     t0 = time.perf_counter()
     if runtime == "keras":
         tokenizer = load_tokenizer(bundle.file("tokenizer"))
@@ -476,8 +478,8 @@ def cache_settings(config: LMConfig, extra: dict):
     return settings
 
 
-def eval_runtime(config: LMConfig, extra: dict) -> str:
-    """``evaluate``'s runtime: the one asked for, else ``numpy``.
+def eval_runtime(cache, extra: dict) -> str:
+    """``evaluate``'s runtime for ``cache`` (:func:`cache_settings`): the one asked for, else ``numpy``.
 
     On a CPU the NumPy runtime scores faster than the compiled Keras network
     (PTB's validation file with ``models/lm-ptb``: 21.0 s against 23.7 s end
@@ -486,7 +488,7 @@ def eval_runtime(config: LMConfig, extra: dict) -> str:
     step runtimes (NumPy, LiteRT part) give.
     """
     runtime = extra.get("runtime")
-    if cache_settings(config, extra).on:
+    if cache.on:
         if runtime == "keras":
             raise UsageError("--runtime keras scores without the cache: use --runtime numpy or lite, or "
                              "--cache-window 0")
