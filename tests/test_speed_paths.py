@@ -9,6 +9,8 @@ thread paths are forced on with a low row threshold.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -212,6 +214,20 @@ def test_run_concurrently_keeps_order_and_raises_a_task_error(many_threads):
 
     with pytest.raises(ValueError, match="task 2"):
         parallel.run_concurrently([lambda: 1, fails, lambda: 3])
+
+
+def test_allocator_settings_apply_once_on_glibc_and_yield_to_the_users():
+    import platform
+    import subprocess
+    import sys
+
+    code = "from lstmtext.decoding.memory import keep_freed_memory as k; print(k(), k())"
+    glibc = platform.libc_ver()[0] == "glibc"
+    for env, want in [({}, glibc), ({"LSTMTEXT_MALLOC": "0"}, False), ({"MALLOC_ARENA_MAX": "2"}, False)]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "LSTMTEXT_MALLOC"))}
+        out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+                             check=True).stdout.split()
+        assert out == [str(want)] * 2, env
 
 
 def test_top_k_ids_selects_what_argpartition_selects():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lstmtext.decoding import parallel
+from lstmtext.decoding.memory import keep_freed_memory
 from lstmtext.errors import BundleError
 
 
@@ -253,6 +254,7 @@ class NumpyLSTMLanguageModel(StepLanguageModel):
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], num_layers: int, tie_weights: bool):
+        keep_freed_memory()
         self.embeddings, self.cells = embedded_lstm_weights(arrays, num_layers)
         try:
             if tie_weights:

@@ -16,6 +16,7 @@ import numpy as np
 
 from lstmtext.decoding import parallel
 from lstmtext.decoding.lstm_numpy import fused_gates, lstm_sequences
+from lstmtext.decoding.memory import keep_freed_memory
 from lstmtext.errors import BundleError
 from lstmtext.layers.viterbi import constraint_matrices, decode_tags
 from lstmtext.ner import labels
@@ -52,6 +53,7 @@ class NumpyTagger:
 
     def __init__(self, arrays: dict[str, np.ndarray], config: dict, vocab: Vocab,
                  constraints: tuple | None = None):
+        keep_freed_memory()
         self.config = config
         self.vocab = vocab
         self.a = {self._short(k): v for k, v in arrays.items()}

@@ -16,6 +16,7 @@ import numpy as np
 
 from lstmtext.decoding import parallel
 from lstmtext.decoding.lstm_numpy import fused_cell, fused_gates, lstm_sequences
+from lstmtext.decoding.memory import keep_freed_memory
 from lstmtext.errors import BundleError
 
 
@@ -78,6 +79,7 @@ class NumpyTranslator:
     def __init__(self, arrays: dict[str, np.ndarray], config):
         self.config = c = config
         limit_blas_threads()
+        keep_freed_memory()
         try:
             self.src_emb = arrays["source_embedding/embeddings"]
             self.encoder = []
