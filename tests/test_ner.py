@@ -448,6 +448,29 @@ def test_runtimes_match_keras_model(char_encoder, num_layers, head, casing_dim, 
     assert ("crf" in extra) == (head == "crf")
 
 
+def test_batches_on_threads_tag_like_one_batch_at_a_time(tiny_tagger, tmp_path, monkeypatch):
+    """Batches tagged on threads (NumPy, and LiteRT behind its lock), windows included, give the serial tags."""
+    from lstmtext import bundle as bundle_io
+    from lstmtext.decoding import parallel
+    from lstmtext.export import export_litert
+    from lstmtext.ner.tagger import Tagger
+
+    export_litert(tiny_tagger, tmp_path / "lite")
+    sentences = [[w for w, _ in s] for s in make_sentences(90, 11)] + [[], ["Lima"]]
+    used = []
+    real = parallel.map_in_threads
+    monkeypatch.setattr(parallel, "map_in_threads", lambda fn, n, threads: used.append(threads) or real(fn, n, threads))
+    for runtime in ("numpy", "lite", "auto"):
+        tagger = Tagger(bundle_io.read(tmp_path / "lite"), runtime, batch_size=2)
+        tagger.max_length = 6  # long sentences in windows, stitched across batches
+        monkeypatch.setenv("LSTMTEXT_THREADS", "1")
+        serial = tagger.tag(sentences)
+        monkeypatch.setenv("LSTMTEXT_THREADS", "3")
+        assert tagger.tag(sentences) == serial, runtime
+        assert used[-2:] == [1, 3]
+    assert serial[-2] == [] and len(serial[-1]) == 1
+
+
 def test_lite_parts_tag_like_numpy_and_fall_back_cleanly(tiny_tagger, ner_data, tmp_path):
     from lstmtext import bundle as bundle_io
     from lstmtext.cli import app

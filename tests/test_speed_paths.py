@@ -216,6 +216,47 @@ def test_run_concurrently_keeps_order_and_raises_a_task_error(many_threads):
         parallel.run_concurrently([lambda: 1, fails, lambda: 3])
 
 
+def test_map_in_threads_keeps_order_shares_the_work_and_raises(many_threads):
+    import threading
+
+    names = {}
+    first_three = threading.Barrier(3, timeout=30)  # items 0-2 held until three threads hold one each
+
+    def square(i):
+        names[i] = threading.get_ident()
+        if i < 3:
+            first_three.wait()
+        assert parallel.workers(10_000) == 1  # work inside is not split again
+        return i * i
+
+    assert parallel.map_in_threads(square, 40, 3) == [i * i for i in range(40)]
+    assert sorted(names) == list(range(40)) and len(set(names.values())) == 3
+    assert parallel.workers(10_000) == 3  # outside again
+    assert parallel.map_in_threads(lambda i: i, 5, 1) == [0, 1, 2, 3, 4] and parallel.map_in_threads(square, 0, 3) == []
+
+    def fails(i):
+        if i == 7:
+            raise ValueError("item 7")
+        return i
+
+    with pytest.raises(ValueError, match="item 7"):
+        parallel.map_in_threads(fails, 40, 3)
+
+
+def test_token_table_from_threads_equals_look_ups_one_by_one(monkeypatch):
+    """Vocab.token_rows called from threads at once (as batches tagged on threads do) keeps every token's row."""
+    from lstmtext.ner.features import Vocab
+
+    vocab = Vocab(["<pad>", "<unk>"] + [f"w{i}" for i in range(500)], ["<pad>", "<unk>", "w", "1", "2"], ["O"])
+    monkeypatch.setattr(Vocab, "TOKEN_CACHE", 3000)  # the table grows and starts over meanwhile
+    rng = np.random.default_rng(4)
+    batches = [[f"w{k}" for k in rng.integers(0, 800, size=200)] for _ in range(60)]
+    got = parallel.map_in_threads(lambda i: vocab.token_rows(batches[i]), len(batches), 4)
+    fresh = Vocab(vocab.words, vocab.chars, vocab.tags)
+    for batch, rows in zip(batches, got):
+        np.testing.assert_array_equal(rows, np.stack([fresh.token_rows([t])[0] for t in batch]))
+
+
 def test_allocator_settings_apply_once_on_glibc_and_yield_to_the_users():
     import platform
     import subprocess

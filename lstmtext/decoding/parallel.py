@@ -27,11 +27,19 @@ def user_chose_threads() -> bool:
     return any(os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
 
 
+# Set in the threads of run_concurrently and map_in_threads: work they run is not split again.
+_inside = threading.local()
+
+
 def workers(rows: int, min_rows: int | None = None) -> int:
     """Threads for ``rows`` rows: one per core (at most 8), each with at least ``min_rows`` (:data:`MIN_ROWS`) rows.
 
     ``LSTMTEXT_THREADS=N`` sets the most; otherwise ``OMP_NUM_THREADS`` and friends mean one.
+    Inside a task of :func:`run_concurrently` or :func:`map_in_threads` it is
+    one: the cores are taken already.
     """
+    if getattr(_inside, "active", False):
+        return 1
     min_rows = MIN_ROWS if min_rows is None else min_rows
     cap = os.environ.get("LSTMTEXT_THREADS")
     if cap is None and user_chose_threads():
@@ -95,14 +103,66 @@ def run_concurrently(tasks: Sequence[Callable[[], object]]) -> list:
             errors.append(exc)
 
     with limit:
-        pool = [threading.Thread(target=guarded, args=(k,), daemon=True) for k in range(1, len(tasks))]
-        for t in pool:
-            t.start()
-        try:
-            guarded(0)
-        finally:
-            for t in pool:
-                t.join()
+        _run_threads(guarded, range(len(tasks)))
     if errors:
         raise errors[0]
     return results
+
+
+def map_in_threads(fn: Callable[[int], object], count: int, threads: int) -> list:
+    """``[fn(0), ..., fn(count - 1)]``, computed by ``threads`` threads that each take the next index when free.
+
+    For independent pieces of work of unequal size (batches of sentences):
+    a thread that finishes early takes the next index, so give the largest
+    first. NumPy's BLAS runs on one thread meanwhile, and work inside ``fn``
+    is not split again (:func:`workers` is one there). Without threadpoolctl,
+    or with one thread or one item, everything runs here in order. The first
+    exception ``fn`` raises is re-raised here once the threads have stopped
+    (they take no new index after it).
+    """
+    threads = max(1, min(int(threads), count))
+    limit = one_blas_thread() if threads > 1 else None
+    if limit is None:
+        return [fn(i) for i in range(count)]
+    results: list = [None] * count
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    next_index = iter(range(count))
+
+    def worker(_):
+        while not errors:
+            with lock:
+                i = next(next_index, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(i)
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+
+    with limit:
+        _run_threads(worker, range(threads))
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _run_threads(target: Callable[[int], None], ids: range) -> None:
+    """``target(k)`` for each ``k`` of ``ids``, the first here and the others on new threads, all marked inside."""
+
+    def inside(k):
+        before = getattr(_inside, "active", False)
+        _inside.active = True
+        try:
+            target(k)
+        finally:
+            _inside.active = before
+
+    pool = [threading.Thread(target=inside, args=(k,), daemon=True) for k in ids[1:]]
+    for t in pool:
+        t.start()
+    try:
+        inside(ids[0])
+    finally:
+        for t in pool:
+            t.join()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -54,6 +55,10 @@ def casing_class(word: str) -> int:
     if any(ch.isalpha() for ch in word):
         return 7
     return 8
+
+
+# Guards Vocab.token_rows' table, which batches tagged on threads share.
+_TOKEN_TABLE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -140,31 +145,32 @@ class Vocab:
         looked up once and kept (the table starts over past
         :attr:`TOKEN_CACHE` tokens); a batch is then one gather.
         """
-        slots = self.__dict__.get("_slots")
-        if slots is None or len(slots) + len(tokens) > max(self.TOKEN_CACHE, len(tokens)):
-            slots = self.__dict__["_slots"] = {}
-            self.__dict__["_table"] = np.zeros((1024, 3 + self.max_word_length), np.int32)
-        get = slots.get
-        index = [get(t, -1) for t in tokens]
-        if -1 in index:
-            table = self.__dict__["_table"]
-            cget, maxw = self.char_index.get, self.max_word_length
-            for k, tok in enumerate(tokens):
-                if index[k] >= 0:
-                    continue
-                slot = slots.get(tok)
-                if slot is None:
-                    slot = slots[tok] = len(slots)
-                    if slot >= len(table):
-                        table = np.concatenate([table, np.zeros_like(table)])
-                    chars = [cget(ch, UNK_ID) for ch in tok[:maxw]]
-                    table[slot, 0] = self.word_index.get(self.normalize(tok), UNK_ID)
-                    table[slot, 1] = casing_class(tok)
-                    table[slot, 2] = len(chars)
-                    table[slot, 3: 3 + len(chars)] = chars
-                index[k] = slot
-            self.__dict__["_table"] = table
-        return self.__dict__["_table"][np.asarray(index, np.intp)]
+        with _TOKEN_TABLE_LOCK:  # taggers tag batches on several threads
+            slots = self.__dict__.get("_slots")
+            if slots is None or len(slots) + len(tokens) > max(self.TOKEN_CACHE, len(tokens)):
+                slots = self.__dict__["_slots"] = {}
+                self.__dict__["_table"] = np.zeros((1024, 3 + self.max_word_length), np.int32)
+            get = slots.get
+            index = [get(t, -1) for t in tokens]
+            if -1 in index:
+                table = self.__dict__["_table"]
+                cget, maxw = self.char_index.get, self.max_word_length
+                for k, tok in enumerate(tokens):
+                    if index[k] >= 0:
+                        continue
+                    slot = slots.get(tok)
+                    if slot is None:
+                        slot = slots[tok] = len(slots)
+                        if slot >= len(table):
+                            table = np.concatenate([table, np.zeros_like(table)])
+                        chars = [cget(ch, UNK_ID) for ch in tok[:maxw]]
+                        table[slot, 0] = self.word_index.get(self.normalize(tok), UNK_ID)
+                        table[slot, 1] = casing_class(tok)
+                        table[slot, 2] = len(chars)
+                        table[slot, 3: 3 + len(chars)] = chars
+                    index[k] = slot
+                self.__dict__["_table"] = table
+            return self.__dict__["_table"][np.asarray(index, np.intp)]
 
     def token_features(self, token: str) -> tuple[int, int, np.ndarray]:
         """``(word id, casing class, character ids)`` of one token."""

@@ -152,8 +152,9 @@ class LanguageModel:
         if "_fused" not in self.__dict__:
             from lstmtext.decoding.lstm_numpy import InputTable, fused_gates
 
-            self._fused = [fused_gates(*cell) for cell in self.cells]
-            self._table = InputTable(self.embeddings, self._fused[0][0], self._fused[0][2])
+            fused = [fused_gates(*cell) for cell in self.cells]
+            self._table = InputTable(self.embeddings, fused[0][0], fused[0][2])
+            self._fused = fused  # last: another thread may test for it
         return self._table, self._fused
 
     def unknown_share(self, sentences: Sequence[Sequence[str]]) -> float:

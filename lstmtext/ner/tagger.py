@@ -9,11 +9,13 @@ ids back into tags in the requested scheme.
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 import numpy as np
 
 from lstmtext.bundle import Bundle
+from lstmtext.decoding import parallel
 from lstmtext.errors import BundleError, UsageError
 from lstmtext.lite.runtime import LITE_MAX_CELLS
 from lstmtext.ner import labels, schemes
@@ -52,18 +54,21 @@ def windows(length: int, size: int) -> list[tuple[int, int, int, int]]:
 
 
 def tag_in_windows(tag_batch, sentences: Sequence[Sequence[str]], features: Sequence | None,
-                   batch_size: int, max_length: int) -> list[list[int]]:
+                   batch_size: int, max_length: int, threads: int = 1) -> list[list[int]]:
     """Tag ids of every sentence, tagged by ``tag_batch(batch, features) -> ids`` in length-sorted batches.
 
     Sentences longer than ``max_length`` are cut into :func:`windows` and
     stitched back; a batch holds at most ``batch_size`` sequences and
     :data:`MAX_BATCH_TOKENS` padded tokens, which bounds memory whatever the
-    input. Empty sentences get no ids.
+    input. Empty sentences get no ids. With ``threads`` above one, batches
+    are tagged that many at a time, longest first, on threads
+    (:func:`lstmtext.decoding.parallel.map_in_threads`): ``tag_batch`` must
+    then be safe to call concurrently.
     """
     # Each sentence as one or more windows: (sentence, start, end, keep_start, keep_end).
     pieces = [(i, *w) for i, s in enumerate(sentences) if len(s) for w in windows(len(s), max_length)]
     order = sorted(range(len(pieces)), key=lambda p: pieces[p][2] - pieces[p][1])
-    found: dict[int, np.ndarray] = {}
+    batches: list[list[int]] = []
     k = 0
     while k < len(order):
         # Sorted by length, so the last piece taken is the longest.
@@ -71,13 +76,22 @@ def tag_in_windows(tag_batch, sentences: Sequence[Sequence[str]], features: Sequ
         while (n < batch_size and k + n < len(order)
                and (n + 1) * (pieces[order[k + n]][2] - pieces[order[k + n]][1]) <= MAX_BATCH_TOKENS):
             n += 1
-        idx = order[k: k + n]
+        batches.append(order[k: k + n])
         k += n
+    batches.reverse()  # longest first: on threads, the shortest batches even out the end
+
+    def run(b: int) -> list:
+        idx = batches[b]
         batch = [sentences[pieces[p][0]][pieces[p][1]: pieces[p][2]] for p in idx]
         feats = None if features is None else [
             [column[pieces[p][1]: pieces[p][2]] for column in features[pieces[p][0]]] for p in idx]
-        for p, ids in zip(idx, tag_batch(batch, feats)):
-            found[p] = ids
+        return tag_batch(batch, feats)
+
+    # Few batches would leave a thread idle: then each batch splits its own work (the LSTM's directions).
+    threads = threads if len(batches) >= 4 * threads else 1
+    found: dict[int, np.ndarray] = {}
+    for idx, ids in zip(batches, parallel.map_in_threads(run, len(batches), threads)):
+        found.update(zip(idx, ids))
     ids_of: list[list[int]] = [[] for _ in sentences]
     for p, (i, start, _, keep_start, keep_end) in enumerate(pieces):
         ids_of[i].extend(np.asarray(found[p][keep_start - start: keep_end - start]).tolist())
@@ -132,6 +146,7 @@ class Tagger:
         from lstmtext.ner import runtime_lite as lite_ner
 
         self._weights_runner = None
+        self._lite_lock = threading.Lock()  # one LiteRT interpreter: one batch at a time
         loaded = lite.choose(bundle, runtime, {"emissions": lite_ner.signature(self.config)}, lite.note)
         if loaded is not None:
             self.runtime = runtime  # "lite", or "auto": LiteRT for small batches
@@ -162,6 +177,9 @@ class Tagger:
         inputs = encode(self.vocab, batch, features=features, lm_vectors=self.lm(batch) if self.lm else None)
         cells = len(batch) * max(map(len, batch), default=0)
         net = self._weights_net() if self.runtime == "auto" and cells > LITE_MAX_CELLS else self.net
+        if net is self.net and self.runtime in ("auto", "lite"):
+            with self._lite_lock:
+                return net.tag(inputs)
         return net.tag(inputs)
 
     def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None,
@@ -184,7 +202,9 @@ class Tagger:
         if self.feature_columns and features is None:
             raise UsageError(f"this tagger reads CoNLL column(s) {', '.join(map(str, self.feature_columns))} "
                              "as input features: give CoNLL input that has them")
-        ids_of = tag_in_windows(self.tag_ids, sentences, features, self.batch_size, self.max_length)
+        # Batches on a thread each (the Keras runtime keeps its own threads).
+        threads = 1 if self.runtime == "keras" else parallel.workers(len(sentences), 1)
+        ids_of = tag_in_windows(self.tag_ids, sentences, features, self.batch_size, self.max_length, threads)
         tags = self.vocab.tags
         out: list[list[str]] = []
         for ids in ids_of:
