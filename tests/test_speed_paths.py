@@ -329,6 +329,32 @@ def test_translator_steps_on_threads_equal_one_thread_and_decode_step(monkeypatc
     assert np.isneginf(v1[~active]).all() and (i1[~active] == 3).all()
 
 
+@pytest.mark.parametrize("beam", [1, 4])
+def test_translator_batches_on_threads_equal_one_batch_at_a_time(monkeypatch, beam):
+    from lstmtext.translate.config import TranslateConfig
+    from lstmtext.translate.decoding import translate_ids
+    from lstmtext.translate.network import build_translator
+    from lstmtext.translate.numpy_runtime import NumpyTranslator
+    from tests.test_translate import fill
+
+    c = fill(TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, attention_units=5))
+    parts = build_translator(c, 20, 40)
+    net = NumpyTranslator({v.path: np.asarray(v.numpy()) for v in parts.model.weights}, c)
+    rng = np.random.default_rng(6)
+    sources = [rng.integers(4, 20, int(n)).tolist() for n in rng.integers(1, 9, 45)]
+    used = []
+    real = parallel.map_in_threads
+    monkeypatch.setattr(parallel, "map_in_threads", lambda fn, n, threads: used.append(threads) or real(fn, n, threads))
+
+    def run(threads):
+        monkeypatch.setenv("LSTMTEXT_THREADS", str(threads))
+        return [[(h.tokens, h.score) for h in hyps]
+                for hyps in translate_ids(net, sources, beam=beam, batch_size=4, max_extra=3, nbest=min(beam, 2))]
+
+    assert run(3) == run(1)
+    assert used == [3, 1]
+
+
 def test_int8_lite_parts_skip_the_xnnpack_delegate(tmp_path, monkeypatch):
     import json
 

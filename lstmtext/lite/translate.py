@@ -118,7 +118,7 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None):
 class LiteTranslator(NumpyTranslator):
     """A :class:`~lstmtext.translate.decoding.Stepper` over the LiteRT parts."""
 
-    parallel_steps = False  # one interpreter: calls must not overlap
+    parallel_steps = parallel_batches = False  # one interpreter: calls must not overlap
 
     def __init__(self, config, parts: dict):  # noqa: D107 -- no arrays: the parts hold the weights
         self.config = config

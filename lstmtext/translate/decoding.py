@@ -282,13 +282,20 @@ def translate_ids(stepper: Stepper, sources: list[list[int]], beam: int = 5, alp
     a stepper with ``fixed_shapes`` (compiled functions) batches are completed
     with one-token dummy rows and lengths padded to ``pad_multiple``, so it
     sees few distinct shapes; other steppers get only the real sentences,
-    padded to the longest of them.
+    padded to the longest of them. A stepper with ``parallel_batches`` (the
+    NumPy runtime) decodes several batches at once, a thread each, when there
+    are enough of them to keep the threads busy; its steps are then not split
+    again.
     """
+    from lstmtext.decoding import parallel
+
     fixed = getattr(stepper, "fixed_shapes", False)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-    results: dict[int, list[Hypothesis]] = {}
-    for start in range(0, len(order), batch_size):
-        idx = order[start: start + batch_size]
+    # Longest first: on threads, the shortest batches even out the end.
+    batches = [order[start: start + batch_size] for start in range(0, len(order), batch_size)][::-1]
+
+    def run(b: int) -> list[list[Hypothesis]]:
+        idx = batches[b]
         rows = [sources[i] for i in idx]
         longest = max(1, max(len(r) for r in rows))
         if fixed:
@@ -300,10 +307,13 @@ def translate_ids(stepper: Stepper, sources: list[list[int]], beam: int = 5, alp
         limits = np.array([min(max_output, max(1, int(math.floor(max_ratio * len(r) + max_extra)))) for r in rows])
         limits[len(idx):] = 1  # dummy rows stop at once
         if beam <= 1:
-            hyps = [[h] for h in greedy_search(stepper, src, limits, alpha)]
-        else:
-            hyps = beam_search(stepper, src, limits, beam, alpha, nbest)
-        for i, h in zip(idx, hyps):
-            results[i] = h
+            return [[h] for h in greedy_search(stepper, src, limits, alpha)]
+        return beam_search(stepper, src, limits, beam, alpha, nbest)
+
+    threads = parallel.workers(len(batches), 1) if getattr(stepper, "parallel_batches", False) else 1
+    threads = threads if len(batches) >= 4 * threads else 1
+    results: dict[int, list[Hypothesis]] = {}
+    for idx, hyps in zip(batches, parallel.map_in_threads(run, len(batches), threads)):
+        results.update(zip(idx, hyps))
     for i in range(len(sources)):
         yield results.pop(i)

@@ -75,6 +75,7 @@ class NumpyTranslator:
     """
 
     parallel_steps = True  # steps may split their sentences over threads
+    parallel_batches = True  # batches may be decoded at once, on threads (translate_ids)
 
     def __init__(self, arrays: dict[str, np.ndarray], config):
         self.config = c = config
