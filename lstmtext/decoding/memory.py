@@ -20,6 +20,7 @@ user's choice wins).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -31,14 +32,10 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 # Free memory kept at the heap's top before it is given back.
 TRIM_THRESHOLD = 256 * 1024 * 1024
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Set glibc's ``malloc`` to keep freed batch arrays (once per process); whether the settings are in effect."""
-    if "done" in _state:
-        return _state["done"]
-    _state["done"] = False
     if (not sys.platform.startswith("linux") or os.environ.get("LSTMTEXT_MALLOC", "1") == "0"
             or any(name.startswith(("MALLOC_", "GLIBC_TUNABLES")) for name in os.environ)):
         return False
@@ -50,5 +47,4 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    _state["done"] = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    return _state["done"]
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -20,6 +20,8 @@ import numpy as np
 
 # Rows per worker thread at least: below this a step is too small to share.
 MIN_ROWS = 32
+# Items per thread at least for map_in_threads.
+MIN_ITEMS = 4
 
 
 def user_chose_threads() -> bool:
@@ -115,12 +117,14 @@ def map_in_threads(fn: Callable[[int], object], count: int, threads: int) -> lis
     For independent pieces of work of unequal size (batches of sentences):
     a thread that finishes early takes the next index, so give the largest
     first. NumPy's BLAS runs on one thread meanwhile, and work inside ``fn``
-    is not split again (:func:`workers` is one there). Without threadpoolctl,
-    or with one thread or one item, everything runs here in order. The first
-    exception ``fn`` raises is re-raised here once the threads have stopped
-    (they take no new index after it).
+    is not split again (:func:`workers` is one there). With fewer than
+    :data:`MIN_ITEMS` items a thread, a thread would sit idle while the last
+    ones run: everything then runs here in order (and ``fn`` may split its
+    own work), as it does without threadpoolctl. The first exception ``fn``
+    raises is re-raised here once the threads have stopped (they take no new
+    index after it).
     """
-    threads = max(1, min(int(threads), count))
+    threads = max(1, int(threads)) if count >= MIN_ITEMS * threads else 1
     limit = one_blas_thread() if threads > 1 else None
     if limit is None:
         return [fn(i) for i in range(count)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -106,6 +107,8 @@ class LiteFunction:
     """One LiteRT model (its single signature) called with named NumPy arrays.
 
     Inputs whose shape changes between calls are resized (batch, length).
+    Calls from several threads (a tagger's batches) take turns: the
+    interpreter runs one at a time.
     """
 
     def __init__(self, path: Path, inputs: list[str], outputs: list[str], delegate: bool = True):
@@ -128,18 +131,20 @@ class LiteFunction:
                               "lstmtext export")
         self.runner = self.interpreter.get_signature_runner(self.key)
         self.called = False
+        self._lock = threading.Lock()
 
     def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
-        if self.called:
-            return self.runner(**inputs)
-        from lstmtext.backend import silenced_stderr
+        with self._lock:
+            if self.called:
+                return self.runner(**inputs)
+            from lstmtext.backend import silenced_stderr
 
-        # The first call applies the XNNPACK delegate, which announces itself
-        # on stderr ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.").
-        with silenced_stderr():
-            out = self.runner(**inputs)
-        self.called = True
-        return out
+            # The first call applies the XNNPACK delegate, which announces itself
+            # on stderr ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.").
+            with silenced_stderr():
+                out = self.runner(**inputs)
+            self.called = True
+            return out
 
 
 def load_parts(bundle, parts: dict[str, tuple[list[str], list[str]]]) -> tuple[dict[str, LiteFunction], dict] | None:

@@ -9,7 +9,6 @@ ids back into tags in the requested scheme.
 
 from __future__ import annotations
 
-import threading
 from typing import Sequence
 
 import numpy as np
@@ -61,9 +60,9 @@ def tag_in_windows(tag_batch, sentences: Sequence[Sequence[str]], features: Sequ
     stitched back; a batch holds at most ``batch_size`` sequences and
     :data:`MAX_BATCH_TOKENS` padded tokens, which bounds memory whatever the
     input. Empty sentences get no ids. With ``threads`` above one, batches
-    are tagged that many at a time, longest first, on threads
-    (:func:`lstmtext.decoding.parallel.map_in_threads`): ``tag_batch`` must
-    then be safe to call concurrently.
+    are tagged that many at a time, longest first, on threads when there
+    are enough of them (:func:`lstmtext.decoding.parallel.map_in_threads`):
+    ``tag_batch`` must then be safe to call concurrently.
     """
     # Each sentence as one or more windows: (sentence, start, end, keep_start, keep_end).
     pieces = [(i, *w) for i, s in enumerate(sentences) if len(s) for w in windows(len(s), max_length)]
@@ -87,8 +86,6 @@ def tag_in_windows(tag_batch, sentences: Sequence[Sequence[str]], features: Sequ
             [column[pieces[p][1]: pieces[p][2]] for column in features[pieces[p][0]]] for p in idx]
         return tag_batch(batch, feats)
 
-    # Few batches would leave a thread idle: then each batch splits its own work (the LSTM's directions).
-    threads = threads if len(batches) >= 4 * threads else 1
     found: dict[int, np.ndarray] = {}
     for idx, ids in zip(batches, parallel.map_in_threads(run, len(batches), threads)):
         found.update(zip(idx, ids))
@@ -146,7 +143,6 @@ class Tagger:
         from lstmtext.ner import runtime_lite as lite_ner
 
         self._weights_runner = None
-        self._lite_lock = threading.Lock()  # one LiteRT interpreter: one batch at a time
         loaded = lite.choose(bundle, runtime, {"emissions": lite_ner.signature(self.config)}, lite.note)
         if loaded is not None:
             self.runtime = runtime  # "lite", or "auto": LiteRT for small batches
@@ -177,9 +173,6 @@ class Tagger:
         inputs = encode(self.vocab, batch, features=features, lm_vectors=self.lm(batch) if self.lm else None)
         cells = len(batch) * max(map(len, batch), default=0)
         net = self._weights_net() if self.runtime == "auto" and cells > LITE_MAX_CELLS else self.net
-        if net is self.net and self.runtime in ("auto", "lite"):
-            with self._lite_lock:
-                return net.tag(inputs)
         return net.tag(inputs)
 
     def tag(self, sentences: Sequence[Sequence[str]], scheme: str | None = None,

@@ -311,7 +311,6 @@ def translate_ids(stepper: Stepper, sources: list[list[int]], beam: int = 5, alp
         return beam_search(stepper, src, limits, beam, alpha, nbest)
 
     threads = parallel.workers(len(batches), 1) if getattr(stepper, "parallel_batches", False) else 1
-    threads = threads if len(batches) >= 4 * threads else 1
     results: dict[int, list[Hypothesis]] = {}
     for idx, hyps in zip(batches, parallel.map_in_threads(run, len(batches), threads)):
         results.update(zip(idx, hyps))
