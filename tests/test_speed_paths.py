@@ -275,12 +275,15 @@ def test_top_k_ids_selects_what_argpartition_selects():
     from lstmtext.translate.numpy_runtime import top_k_ids
 
     rng = np.random.default_rng(2)
-    for V, k in [(8000, 6), (1000, 1), (1003, 6), (100, 6), (7, 6), (5, 6)]:
+    for V, k in [(8000, 6), (1000, 1), (1003, 6), (1003, 2), (100, 6), (7, 6), (5, 6)]:
         x = rng.normal(size=(9, V)).astype(np.float32)
-        x[0, -1] = 50.0  # the best in the short tail block
-        got = top_k_ids(x, k)
+        x[0, -1] = 50.0  # the best in the tail columns
+        x[1, :min(6, V)] = 40.0 + np.arange(min(6, V))  # the best all in one block of columns
+        x[2, ::V // 16 or 1] = 30.0 + np.arange(len(x[2, ::V // 16 or 1]))  # the best all in one class of columns
+        got, peak = top_k_ids(x, k)
         kk = min(k, V)
         assert got.shape == (9, kk)
+        np.testing.assert_array_equal(peak[:, 0], x.max(axis=1))
         want = np.sort(np.argpartition(-x, kk - 1, axis=1)[:, :kk], axis=1) if kk < V else np.tile(np.arange(V), (9, 1))
         np.testing.assert_array_equal(np.sort(got, axis=1), want)
 

@@ -38,32 +38,38 @@ def limit_blas_threads() -> None:
         threadpool_limits(limits=1, user_api="blas")
 
 
-def top_k_ids(x: np.ndarray, k: int, block: int = 64) -> np.ndarray:
-    """Column ids of the ``k`` largest values of each row of ``x`` (in no particular order).
+def top_k_ids(x: np.ndarray, k: int, groups: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Column ids of the ``k`` largest values of each row of ``x`` (in no particular order), and each row's maximum.
 
-    The ``k`` largest of a row lie in the ``k`` blocks of ``block`` columns
-    with the largest maxima, so a block maximum (one cheap pass) narrows the
-    selection to ``k * block`` candidates: about 15x faster than
-    ``argpartition`` over an 8,000-word vocabulary. Ties may pick other ids
-    of equal value, as ``argpartition`` may.
+    Columns fall into ``V // groups`` classes of ``groups`` columns each
+    (column ``g * classes + j`` is in class ``j``; the last ``V % groups``
+    columns are candidates always). The ``k`` largest of a row lie in the
+    ``k`` classes with the largest maxima, so one strided maximum over the
+    row (contiguous, as fast as a sum) narrows the selection to
+    ``k * groups`` candidates: about 4x faster than ``argpartition`` over an
+    8,000-word vocabulary. The class maxima give the row maximum for free.
+    Ties may pick other ids of equal value, as ``argpartition`` may.
+
+    Returns:
+        ``(ids (R, min(k, V)), row maxima (R, 1))``.
     """
     R, V = x.shape
-    nb = V // block
-    if k >= V:
-        return np.broadcast_to(np.arange(V), (R, V)).copy()
-    if nb <= 2 * k:
-        return np.argpartition(x, V - k, axis=1)[:, V - k:]
-    maxima = x[:, : nb * block].reshape(R, nb, block).max(axis=2)
-    if V > nb * block:
-        maxima = np.concatenate([maxima, x[:, nb * block:].max(axis=1, keepdims=True)], axis=1)
-    blocks = np.argpartition(maxima, maxima.shape[1] - k, axis=1)[:, -k:]
-    cols = (blocks[:, :, None] * block + np.arange(block)).reshape(R, k * block)
-    valid = cols < V
-    cols = np.minimum(cols, V - 1)
+    classes = V // groups
+    if k >= V or classes <= 2 * k:
+        ids = (np.broadcast_to(np.arange(V), (R, V)).copy() if k >= V
+               else np.argpartition(x, V - k, axis=1)[:, V - k:])
+        return ids, x.max(axis=1, keepdims=True)
+    body = groups * classes
+    maxima = x[:, :body].reshape(R, groups, classes).max(axis=1)  # (R, classes)
+    best = np.argpartition(maxima, classes - k, axis=1)[:, -k:]
+    cols = (best[:, :, None] + classes * np.arange(groups)).reshape(R, k * groups)
+    peak = np.take_along_axis(maxima, best, 1).max(axis=1, keepdims=True)
+    if V > body:  # the tail columns, candidates in every row
+        cols = np.concatenate([cols, np.broadcast_to(np.arange(body, V), (R, V - body))], axis=1)
+        peak = np.maximum(peak, x[:, body:].max(axis=1, keepdims=True))
     cand = np.take_along_axis(x, cols, 1)
-    cand[~valid] = -np.inf
     pick = np.argpartition(cand, cand.shape[1] - k, axis=1)[:, -k:]
-    return np.take_along_axis(cols, pick, 1)
+    return np.take_along_axis(cols, pick, 1), peak
 
 
 class NumpyTranslator:
@@ -208,8 +214,11 @@ class NumpyTranslator:
         logits = out @ self.out_w
         logits += self.out_b
         k = min(k, logits.shape[1])
-        top = logits.argmax(1)[:, None] if k == 1 else top_k_ids(logits, k)
-        peak = logits.max(-1, keepdims=True)
+        if k == 1:
+            top = logits.argmax(1)[:, None]
+            peak = np.take_along_axis(logits, top, 1)
+        else:
+            top, peak = top_k_ids(logits, k)
         chosen = np.take_along_axis(logits, top, 1) - peak
         logits -= peak
         np.exp(logits, out=logits)
