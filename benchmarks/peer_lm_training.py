@@ -22,6 +22,13 @@ comes from one run on a busy machine.
 
 history.json's tokens/s counts the training steps only: an epoch's clock
 stops before validation and saving, as the PyTorch loop has neither.
+
+The CPU's own limit is measured in the same run: the matrix products one
+training step of the recipe needs (forward and backward: each LSTM layer's
+input projection over all steps, its 35 recurrent products of a batch, their
+gradients; the tied output layer and its two gradients), timed with NumPy's
+BLAS on all cores, give a products-only ceiling in tokens/s. Each system's
+share of that ceiling is printed beside its speed.
 """
 
 from __future__ import annotations
@@ -44,6 +51,55 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from peers.run import peer_env, report  # noqa: E402
 WORKER = ROOT / "benchmarks" / "peers" / "torch_lm_worker.py"
 RECIPE = ROOT / "benchmarks" / "recipes" / "ptb-medium-tied.toml"
+
+
+def products_ceiling(vocab: int, batch: int = 20, bptt: int = 35, units: int = 600, layers: int = 2,
+                     repeats: int = 5) -> tuple[float, float]:
+    """``(tokens/s, GFLOP a step, GFLOP/s)``: a training step of the recipe as its matrix products alone (NumPy BLAS).
+
+    The last is the rate of the largest product (the input projection), the
+    CPU's practical float32 peak: no step runs faster than
+    ``GFLOP a step / peak``.
+
+    The products are those of the whole-sequence LSTM kernel
+    (lstmtext/layers/sequence_lstm.py) and of a tied softmax output; the
+    fastest of ``repeats`` timings counts.
+    """
+    import time
+
+    rng = np.random.default_rng(0)
+    rows = batch * bptt
+    m = lambda *shape: rng.standard_normal(shape, dtype=np.float32)  # noqa: E731
+    x, w, u = m(rows, units), m(units, 4 * units), m(units, 4 * units)
+    dz, h, small_dz = m(rows, 4 * units), m(batch, units), m(batch, 4 * units)
+    emb, out, dlogits = m(vocab, units), m(rows, units), m(rows, vocab)
+    flops = layers * (6 * 2 * rows * units * 4 * units) + 3 * 2 * rows * units * vocab  # 6 LSTM products a layer
+
+    def step():
+        for _ in range(layers):
+            x @ w                      # input projection, all steps
+            for _ in range(bptt):
+                h @ u                  # recurrent product, step by step
+            for _ in range(bptt):
+                small_dz @ u.T         # its gradient, step by step backwards
+            dz @ w.T                   # gradient of the inputs
+            x.T @ dz                   # of the input kernel
+            x.T @ dz                   # of the recurrent kernel (h_prev.T @ dz, the same shape)
+        out @ emb.T                    # logits (tied)
+        dlogits @ emb                  # gradient of the top LSTM's outputs
+        dlogits.T @ out                # of the tied embedding
+
+    def fastest(fn):
+        fn()
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    peak = 2 * rows * units * 4 * units / fastest(lambda: [x @ w for _ in range(10)]) * 10 / 1e9
+    return rows / fastest(step), flops / 1e9, peak
 
 
 def main() -> int:
@@ -97,16 +153,23 @@ def main() -> int:
                 threads[name] = res["threads"]
                 torch_version = res["torch"]
     med = {k: statistics.median(v) for k, v in speeds.items()}
+    ceiling, gflop, peak = products_ceiling(tok.vocab_size)
     lines_out = [
         f"PTB train, first {args.lines:,} lines ({ids.size:,} tokens, {tok.vocab_size:,} words); "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; torch {torch_version}; "
         f"{args.rounds} rounds of {args.epochs} epochs each, alternating, first epoch of each left out",
         "recipe: benchmarks/recipes/ptb-medium-tied.toml (2 x 600 tied, dropout 0.5, batch 20, BPTT 35, SGD, clip 5)",
+        f"ceiling: a step's matrix products alone ({gflop:.1f} GFLOP for {20 * 35} tokens) timed with NumPy's BLAS "
+        f"on {os.cpu_count()} cores, best of 5, after the rounds: {ceiling:,.0f} tokens/s "
+        f"({gflop * ceiling / 700:.0f} GFLOP/s); every product at the large products' rate ({peak:.0f} GFLOP/s): "
+        f"{peak / gflop * 700:,.0f} tokens/s",
     ]
-    table = ["| system | median tokens/s | epochs | lstmtext / it |", "| --- | ---: | ---: | ---: |"]
+    table = ["| system | median tokens/s | epochs | lstmtext / it | share of the ceiling |",
+             "| --- | ---: | ---: | ---: | ---: |"]
     for name, v in speeds.items():
         label = f"{name} ({threads[name]})" if name in threads else name
-        table.append(f"| {label} | {med[name]:,.0f} | {len(v)} | {med['lstmtext'] / med[name]:.2f}x |")
+        table.append(f"| {label} | {med[name]:,.0f} | {len(v)} | {med['lstmtext'] / med[name]:.2f}x "
+                     f"| {med[name] / ceiling:.0%} |")
     report("LM training against PyTorch, shipped recipe", "peer_lm_training.py", lines_out, table, args.append)
     return 0
 
