@@ -332,6 +332,31 @@ def test_translator_steps_on_threads_equal_one_thread_and_decode_step(monkeypatc
     assert np.isneginf(v1[~active]).all() and (i1[~active] == 3).all()
 
 
+def test_translator_gate_table_fills_blocks_the_same_in_any_order(monkeypatch):
+    from lstmtext.translate import numpy_runtime
+    from lstmtext.translate.config import TranslateConfig
+    from lstmtext.translate.network import build_translator
+    from lstmtext.translate.numpy_runtime import NumpyTranslator
+    from tests.test_translate import fill
+
+    monkeypatch.setattr(numpy_runtime, "GATE_BLOCK", 8)
+    c = fill(TranslateConfig(embedding_dim=8, encoder_units=6, decoder_units=10, encoder_layers=1,
+                             decoder_layers=1, attention="luong", tie_embeddings=True))
+    parts = build_translator(c, 20, 61)  # 61 target ids: the last block is short
+    arrays = {v.path: np.asarray(v.numpy()) for v in parts.model.weights}
+    want = NumpyTranslator(arrays, c)
+    dim = want.tgt_emb.shape[1]
+    full = want.tgt_emb @ want._cells[0][0][:dim]
+    first, second = NumpyTranslator(arrays, c), NumpyTranslator(arrays, c)
+    tokens = np.array([60, 3, 17, 59, 3, 40], np.int32)
+    got = first._embedded_gates(tokens)
+    np.testing.assert_allclose(got, full[tokens], rtol=1e-5, atol=1e-6)
+    for t in (np.array([40]), np.array([59, 17]), np.array([3, 60])):  # other tokens first, one at a time
+        second._embedded_gates(t.astype(np.int32))
+    np.testing.assert_array_equal(second._embedded_gates(tokens), got)
+    assert not first._gate_table[1][[1, 3, 4]].any()  # blocks of no token stay unfilled
+
+
 @pytest.mark.parametrize("beam", [1, 4])
 def test_translator_batches_on_threads_equal_one_batch_at_a_time(monkeypatch, beam):
     from lstmtext.translate.config import TranslateConfig

@@ -137,7 +137,10 @@ class LiteTranslator(NumpyTranslator):
             mask=np.asarray(mask, np.float32), **{n: np.asarray(s, np.float32) for n, s in zip(self.names, states)})
         return out["log_probs"], [out[n + "_out"] for n in self.names]
 
-    def best_step(self, tokens, states, memory, mask, copies: int, k: int):
+    def prepare(self, memory: np.ndarray) -> None:
+        return None  # the parts take the memory itself
+
+    def best_step(self, tokens, states, memory, mask, copies: int, k: int, prepared=None):
         log_probs, new_states = self.decode_step(tokens, states, memory, mask, copies)
         log_probs = np.asarray(log_probs)
         k = min(k, log_probs.shape[1])

@@ -11,6 +11,7 @@ input feeding); a test checks agreement with the compiled Keras stepper.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 
@@ -72,6 +73,10 @@ def top_k_ids(x: np.ndarray, k: int, groups: int = 16) -> tuple[np.ndarray, np.n
     return np.take_along_axis(cols, pick, 1), peak
 
 
+_TABLE_LOCK = threading.Lock()
+GATE_BLOCK = 64  # target token ids per block of the decoder's embedded-gate table
+
+
 class NumpyTranslator:
     """A :class:`~lstmtext.translate.decoding.Stepper` over weights by variable path.
 
@@ -118,6 +123,7 @@ class NumpyTranslator:
                 self.out_w, self.out_b = arrays["output/kernel"], arrays["output/bias"]
         except KeyError as exc:
             raise BundleError(f"weights file lacks variable {exc}") from None
+        self._gate_table = None  # (table, block filled): see _embedded_gates
         # Each decoder layer's kernels stacked (input, feed, recurrent) with
         # the gates laid out for fused_cell.
         self._cells = []
@@ -154,40 +160,95 @@ class NumpyTranslator:
         return x, mask, states
 
     # ------------------------------------------------------------ decoder
-    def _attend(self, query: np.ndarray, memory: np.ndarray, mask: np.ndarray, copies: int):
-        """Attention of ``(n*copies, Q)`` queries over ``(n, S, M)`` memory."""
+    def prepare(self, memory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The memory's products with the decoder's weights, once per batch: ``(keys, values)``, each ``(n, S, .)``.
+
+        Attention and the combine layer are linear in the memory, so their
+        weights are applied to it once rather than to every step's query
+        and context (the same sums, associated the other way; equal to
+        float32 rounding):
+
+        - ``keys``: Luong's ``(q W) . m = q . (m W^T)``: ``memory @ W^T``;
+          Bahdanau's ``memory @ W_m``;
+        - ``values``: the context's part of the combine layer,
+          ``(a @ memory) @ C_ctx = a @ (memory @ C_ctx)``.
+        """
         n, s, m = memory.shape
-        # Products with the weights over all rows at once: a stacked (n, copies, Q)
-        # operand would make one small product per sentence.
+        flat = memory.reshape(n * s, m)
+        units = self.config.decoder_units
+        values = (flat @ self.combine[units:]).reshape(n, s, -1)
+        keys = flat @ (self.att[0].T if self.config.attention == "luong" else self.att[1])
+        return keys.reshape(n, s, -1), values
+
+    def _attend(self, query: np.ndarray, prepared: tuple, mask: np.ndarray, copies: int):
+        """Attention of ``(n*copies, Q)`` queries over the prepared memory: the weighted ``values``, ``(n*copies, U)``."""
+        keys, values = prepared
+        n = keys.shape[0]
         if self.config.attention == "luong":
-            scores = (query @ self.att[0]).reshape(n, copies, -1) @ memory.transpose(0, 2, 1)  # (n, copies, S)
+            scores = query.reshape(n, copies, -1) @ keys.transpose(0, 2, 1)  # (n, copies, S)
         else:
-            wq, wm, b, v = self.att
-            keys = (memory.reshape(n * s, m) @ wm).reshape(n, s, -1)  # (n, S, A)
+            wq, _, b, v = self.att
+            # The query's product over all rows at once: a stacked (n, copies, Q)
+            # operand would make one small product per sentence.
             scores = np.tanh(keys[:, None] + (query @ wq + b).reshape(n, copies, 1, -1)) @ v
         scores = np.where(mask[:, None, :], scores, -1e9)
         scores = scores - scores.max(-1, keepdims=True)
         weights = np.exp(scores)
         weights /= weights.sum(-1, keepdims=True)
-        return (weights @ memory).reshape(n * copies, m)
+        return (weights @ values).reshape(n * copies, -1)
 
-    def _hidden(self, tokens, states, memory, mask, copies: int):
+    def _embedded_gates(self, tokens: np.ndarray) -> np.ndarray:
+        """``(R, 4 units)``: the tokens' embeddings times the first decoder layer's input kernel, from a table.
+
+        The table (a row per target token: 8,000 x 2,048 floats for the
+        shipped translator) is filled in blocks of :data:`GATE_BLOCK` token
+        ids as tokens first occur, so a one-line translation touches a few
+        blocks and a file the tokens it emits; each block is one product of
+        the same shape, so a row's value does not depend on which tokens
+        came first (threads fill blocks in any order).
+        """
+        if self._gate_table is None:
+            with _TABLE_LOCK:
+                if self._gate_table is None:
+                    self._gate_table = (np.empty((len(self.tgt_emb), self._cells[0][0].shape[1]), np.float32),
+                                        np.zeros(-(-len(self.tgt_emb) // GATE_BLOCK), bool))
+        table, filled = self._gate_table
+        blocks = tokens // GATE_BLOCK
+        if not filled[blocks].all():
+            with _TABLE_LOCK:
+                dim = self.tgt_emb.shape[1]
+                for b in np.unique(blocks[~filled[blocks]]):
+                    if not filled[b]:
+                        rows = slice(b * GATE_BLOCK, (b + 1) * GATE_BLOCK)
+                        emb = self.tgt_emb[rows]
+                        if len(emb) < GATE_BLOCK:  # the last block, padded to the same product shape
+                            emb = np.concatenate([emb, np.zeros((GATE_BLOCK - len(emb), dim), emb.dtype)])
+                        table[rows] = (emb @ self._cells[0][0][:dim])[: len(table[rows])]
+                        filled[b] = True
+        return table[tokens]
+
+    def _hidden(self, tokens, states, prepared, mask, copies: int):
         """The decoder's output vector (before the vocabulary layer) and new states for rows ``R = n * copies``."""
         feed = states[-1]
         new_states = []
-        h = self.tgt_emb[tokens]
+        h = None
         with np.errstate(over="ignore"):  # see fused_cell
             for i, (kernel, bias) in enumerate(self._cells):
-                # Input, attention feed and previous output in one product.
-                inputs = [h, feed, states[2 * i]] if i == 0 else [h, states[2 * i]]
-                z = np.concatenate(inputs, -1) @ kernel
+                if i == 0:  # the token's rows of the table, then attention feed and previous output in one product
+                    dim = self.tgt_emb.shape[1]
+                    z = np.concatenate([feed, states[0]], -1) @ kernel[dim:]
+                    z += self._embedded_gates(tokens)
+                else:
+                    z = np.concatenate([h, states[2 * i]], -1) @ kernel
                 z += bias
                 c = states[2 * i + 1].copy()
                 h = np.empty_like(c)
                 fused_cell(z, c, h, np.empty_like(c))
                 new_states += [h, c]
-        context = self._attend(h, memory, mask, copies)
-        out = np.tanh(np.concatenate([h, context], -1) @ self.combine)
+        units = self.config.decoder_units
+        out = h @ self.combine[:units]
+        out += self._attend(h, prepared, mask, copies)
+        np.tanh(out, out=out)
         new_states.append(out)
         if self.projection is not None:
             out = out @ self.projection
@@ -195,14 +256,17 @@ class NumpyTranslator:
 
     def decode_step(self, tokens, states, memory, mask, copies: int):
         """Log-probabilities ``(R, V)`` and new states for rows ``R = n * copies``."""
-        out, new_states = self._hidden(tokens, states, memory, mask, copies)
+        out, new_states = self._hidden(tokens, states, self.prepare(memory), mask, copies)
         logits = out @ self.out_w + self.out_b
         logits -= logits.max(-1, keepdims=True)
         return logits - np.log(np.exp(logits).sum(-1, keepdims=True)), new_states
 
-    def best_step(self, tokens, states, memory, mask, copies: int, k: int):
-        """:meth:`decode_step` reduced to the ``k`` best ``(log_probs, ids)`` per row, best first, and new states."""
-        out, new_states = self._hidden(tokens, states, memory, mask, copies)
+    def best_step(self, tokens, states, memory, mask, copies: int, k: int, prepared: tuple | None = None):
+        """:meth:`decode_step` reduced to the ``k`` best ``(log_probs, ids)`` per row, best first, and new states.
+
+        ``prepared``: :meth:`prepare` of ``memory``, when the caller keeps it across steps.
+        """
+        out, new_states = self._hidden(tokens, states, prepared or self.prepare(memory), mask, copies)
         return (*self._best(out, k), new_states)
 
     def _best(self, out: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +294,8 @@ class NumpyTranslator:
     def start(self, sources: np.ndarray, copies: int):
         memory, mask, states = self.encode(np.asarray(sources))  # once per sentence, before the copies
         states = [np.repeat(s, copies, axis=0) for s in states]
-        return {"memory": memory, "mask": mask, "states": states, "copies": copies}
+        return {"memory": memory, "prepared": self.prepare(memory), "mask": mask, "states": states,
+                "copies": copies}
 
     def step(self, tokens, parents, state, k, active=None):
         copies = state["copies"]
@@ -255,8 +320,9 @@ class NumpyTranslator:
             else:
                 sents = group
                 sel = (group[:, None] * copies + np.arange(live)).reshape(-1)
+            prepared = state["prepared"] and tuple(p[sents] for p in state["prepared"])
             v, i, new = self.best_step(tokens[sel], [s[sel] for s in states], state["memory"][sents],
-                                       state["mask"][sents], live, k)
+                                       state["mask"][sents], live, k, prepared)
             values[sel, : v.shape[1]] = v
             ids[sel, : i.shape[1]] = i
             for s, n in zip(states, new):
