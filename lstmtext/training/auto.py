@@ -449,9 +449,12 @@ def fill(config):
 
 
 # ---------------------------------------------------------------- time estimate
-# Training FLOPs per second of one core of this project's CPU (two cores,
-# measured under other load, see AUTO_DEFAULTS.md); a rough guide only.
-FLOPS_PER_CORE = 8e9
+# Training FLOPs per second of one core of this project's CPU (two cores), by task; a
+# rough guide only (AUTO_DEFAULTS.md). The tagger's and translator's were measured
+# under other load; the language model's is about 0.6x its quiet rate since its LSTMs
+# run as one sequence kernel (65-79 GFLOP/s a core on 2026-12-04: the shipped recipe
+# on two threads, and a 1 x 384 model on one core).
+FLOPS_PER_CORE = {"lm": 40e9, "ner": 8e9, "translate": 8e9}
 # Training costs about three forward passes (forward, and a backward of twice that).
 TRAIN_FACTOR = 3
 # Seconds each step costs beyond its FLOPs (graph dispatch, padding, the tagger's CRF,
@@ -499,7 +502,7 @@ def epoch_seconds(task: str, config, tokens: int, vocab: int, steps: int = 0, ex
         attention = 2 * src_len * 2 * c.encoder_units + d * (d + 2 * c.encoder_units)
         macs = encoder + decoder + attention + d * vocab
     flops = 2 * TRAIN_FACTOR * macs * tokens
-    return flops / (FLOPS_PER_CORE * min(os.cpu_count() or 1, 16)) + steps * STEP_OVERHEAD[task]
+    return flops / (FLOPS_PER_CORE[task] * min(os.cpu_count() or 1, 16)) + steps * STEP_OVERHEAD[task]
 
 
 # ---------------------------------------------------------------- a budget sizes the model
