@@ -148,6 +148,7 @@ def test_signal_mid_epoch_then_resume_equals_uninterrupted(sig, reference: Path,
     assert "Traceback" not in stderr
     last_line = stderr.strip().splitlines()[-1]
     assert last_line.startswith("error:") and "--resume" in last_line and "epoch 2, step" in last_line
+    assert stderr.count("training stopped at") == 1, stderr
     state = json.loads((out / "model-last" / "trainer.json").read_text())
     assert state["epoch"] == 1 and state["step"] >= 6 and state["interrupted"]
     _loads(out / "model-last")

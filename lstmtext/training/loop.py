@@ -405,8 +405,7 @@ def fit(
         at = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
         text = (f"{guard.name}: training stopped at {at}; checkpoint saved in {last}. "
                 "To continue, run the same command with --resume")
-        reporter.message(text)
-        return TrainingInterrupted(text, guard.signum)
+        return TrainingInterrupted(text, guard.signum)  # the command line prints it, once
 
     try:
         with guard:
