@@ -5,7 +5,8 @@ TensorFlow writes several lines to stderr while it starts (oneDNN notices,
 environment variable silences, because they are logged before logging is
 configured. The command line imports Keras through :func:`load_keras`, which
 points file descriptor 2 at /dev/null for the duration; real import errors
-still surface as exceptions.
+still surface as exceptions. :func:`quiet_logs` keeps TensorFlow's C++ log
+lines of every level off the terminal for the rest of the run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ import contextlib
 import os
 import sys
 from typing import Iterator
+
+
+def quiet_logs() -> None:
+    """Hide TensorFlow's C++ log lines of all levels, unless ``TF_CPP_MIN_LOG_LEVEL`` is set.
+
+    Level 3, not 2: while training, TensorFlow logs notices at ERROR level
+    (``E0000 ... oneDNN supports DT_BOOL only on platforms with AVX-512``)
+    that are not failures; real failures raise, and the command line
+    reports them in its own words. Call before TensorFlow is imported.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @contextlib.contextmanager
@@ -39,7 +51,7 @@ def load_keras():
     """Import and return ``keras``; initialise TensorFlow's devices without the chatter."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_logs()
     with silenced_stderr():
         import keras
 
@@ -54,7 +66,7 @@ def quiet_tensorflow():
     """Import and return ``tensorflow`` without its start-up chatter (for exporters)."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_logs()
     with silenced_stderr():
         import tensorflow as tf
 

@@ -194,3 +194,22 @@ def test_progress_lines_of_a_resumed_epoch_time_only_its_own_steps(monkeypatch):
         reporter.step(step, 1.0, 10)
     assert [line.split()[3] for line in lines] == [f"{n}/100" for n in (51, 60, 70, 80, 90, 100)]
     assert lines[0].endswith("eta 49s")  # 1 s for 1 step, 49 to go (not 1/51 s a step)
+
+
+def test_training_shows_no_tensorflow_log_lines(tmp_path: Path):
+    # TensorFlow logs notices at ERROR level while a tagger trains ("E0000 ... oneDNN supports
+    # DT_BOOL only ..."); the command line keeps every C++ log line off the user's terminal.
+    import os
+    import re
+
+    from tests.test_ner import make_sentences, write_conll
+
+    data = write_conll(tmp_path / "train.conll", make_sentences(24, 1))
+    sets = ["word_dim=8", "casing_dim=2", "char_dim=4", "char_filters=4", "hidden_size=8", "batch_size=8"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", "tag", "--train", str(data), "--epochs", "1",
+                        "--output", str(tmp_path / "out"), "--quiet", *[a for s in sets for a in ("--set", s)]],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    logged = [line for line in r.stderr.splitlines() if re.match(r"[IWEF]\d{4} ", line)]
+    assert logged == [], logged

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import List, Optional
 
 import typer
 
+from lstmtext.backend import quiet_logs
 from lstmtext.cli.console import err, friendly
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_logs()
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import os
 
 import typer
 
 from lstmtext import __version__
+from lstmtext.backend import quiet_logs
 
 # Quiet TensorFlow's C++ start-up chatter before any command imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_logs()
 
 app = typer.Typer(
     name="lstmtext",
