@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from lstmtext.errors import UsageError
-from lstmtext.io import check_readable
+from lstmtext.io import bom_length, check_readable
 
 TASKS = ("lm", "ner", "translate")
 # Below these sizes a model learns little: say so (AUTO_DEFAULTS.md shows the scores at each size).
@@ -30,7 +30,6 @@ LONG_SENTENCE_TOKENS = 200  # a tagged "sentence" this long probably lacks blank
 FEW_ENTITIES = 50  # an entity type with fewer training mentions is hard to learn
 RATIO = 3.0  # translation pairs with one side this many times longer than the other
 MAX_EXAMPLES = 3
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclasses.dataclass
@@ -62,9 +61,9 @@ def _scan(path: Path, encoding: str, long_chars: int) -> _Scan:
     offset = 0
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
-            if number == 1 and raw.startswith(_BOM) and encoding.replace("-", "").lower() == "utf8":
+            if number == 1 and (skip := bom_length(raw, encoding)):
                 scan.bom = True
-                raw, offset = raw[len(_BOM):], len(_BOM)
+                raw, offset = raw[skip:], skip
             if raw.endswith(b"\r\n"):
                 scan.crlf += 1
             try:
@@ -97,8 +96,8 @@ def _file_warnings(scan: _Scan, task: str) -> list[str]:
         out.append(f"{scan.path}: {_n(scan.invalid_lines, 'line is', 'lines are')} not valid UTF-8, first at "
                    f"{', '.join(scan.invalid)} (training stops there; fix the bytes or pass --encoding)")
     if scan.bom:
-        out.append(f"{scan.path}: starts with a UTF-8 byte-order mark (it would be read as part of the first "
-                   "word; remove it)")
+        out.append(f"{scan.path}: starts with a UTF-8 byte-order mark (skipped when reading; other tools may "
+                   "read it as part of the first word)")
     if scan.crlf:
         out.append(f"{scan.path}: {scan.crlf:,} of {_n(n, 'line')} end in CRLF (Windows line ends); they are read "
                    "like LF, but other tools may keep the CR")

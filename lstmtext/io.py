@@ -1,13 +1,15 @@
 """File helpers: strict text reading and atomic writing.
 
 Reading decodes line by line so that an invalid byte is reported with its file,
-line and byte offset. Writing always goes to a temporary path beside the target
+line and byte offset; a UTF-8 byte-order mark at the start of a file (as
+Windows editors write) is skipped, not read as part of the first word. Writing always goes to a temporary path beside the target
 and is renamed into place only when complete, so an earlier file or bundle at
 the target survives any failure.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import shutil
@@ -19,6 +21,20 @@ from typing import IO, Iterator
 from lstmtext.errors import DataError
 
 STDIO = "-"
+UTF8_BOM = codecs.BOM_UTF8
+
+
+def bom_length(first: bytes, encoding: str) -> int:
+    """Bytes of a UTF-8 byte-order mark that ``first`` (a file's first bytes) starts with, read as ``encoding``.
+
+    Only for UTF-8 (any spelling): in other encodings those bytes are text.
+    """
+    if not first.startswith(UTF8_BOM):
+        return 0
+    try:
+        return len(UTF8_BOM) if codecs.lookup(encoding).name == "utf-8" else 0
+    except LookupError:
+        return 0
 
 
 def check_readable(path: str | Path, what: str = "file") -> Path:
@@ -58,6 +74,8 @@ def iter_lines(
             fh = stack.enter_context(open(path, "rb"))
         offset = 0
         for number, raw in enumerate(fh, start=1):
+            if number == 1 and (skip := bom_length(raw, encoding)):
+                raw, offset = raw[skip:], skip
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError as exc:

@@ -238,6 +238,30 @@ def test_encoding_option(tiny_lm: Path, tmp_path: Path):
     assert r.exit_code == 0 and r.stdout.strip(), r.output
 
 
+def test_a_utf8_byte_order_mark_is_skipped_by_every_reader(tmp_path: Path):
+    from lstmtext.batch import files
+    from lstmtext.io import iter_lines
+    from lstmtext.ner.data import read_conll
+
+    text = tmp_path / "bom.txt"
+    text.write_bytes(b"\xef\xbb\xbfthe cat\r\nsat \xff\n")
+    with pytest.raises(DataError) as err:  # the byte offset still counts from the file's start
+        list(iter_lines(text))
+    assert "byte offset 16" in str(err.value) and "bom.txt:2" in str(err.value)
+    text.write_bytes(b"\xef\xbb\xbfthe cat\r\nsat\n")
+    for encoding in ("utf-8", "UTF8", "utf_8"):
+        assert [t for _, t in iter_lines(text, encoding)] == ["the cat", "sat"]
+    assert [t for _, t in iter_lines(text, "latin-1")][0] == "\xef\xbb\xbfthe cat"  # text in latin-1
+    chunks = files.plan(str(text), 0, text.stat().st_size)
+    assert [t for c in chunks for _, t, _ in files.read(c)] == ["the cat", "sat"]
+    assert files.head(str(text), "utf-8") == ["the cat", "sat"]
+
+    conll = tmp_path / "bom.conll"
+    conll.write_bytes("\ufeffParis B-LOC\r\nis O\r\n".encode("utf-8"))
+    words = [w for sentence in read_conll(conll).sentences for w in sentence.tokens]
+    assert words == ["Paris", "is"]
+
+
 def test_predict_output_is_complete_or_absent(tiny_lm: Path, tmp_path: Path):
     """An error on line 3 leaves no half-written output file (and an earlier one untouched)."""
     bad = tmp_path / "in.txt"

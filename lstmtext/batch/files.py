@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstmtext.errors import DataError, UsageError
+from lstmtext.io import bom_length
 
 EXTENSIONS = {"jsonl": "jsonl", "text": "txt", "conll": "conll"}
 HEAD_LINES = 200  # lines read to detect a tagger's input format, as ``lstmtext predict`` does
@@ -61,6 +62,8 @@ def head(path: str, encoding: str) -> list[str]:
     out = []
     with open(path, "rb") as fh:
         for raw in fh:
+            if not out:
+                raw = raw[bom_length(raw, encoding):]
             out.append(raw.decode(encoding, errors="replace").rstrip("\r\n"))
             if len(out) >= HEAD_LINES:
                 break
@@ -114,6 +117,8 @@ def read(chunk: Chunk, encoding: str = "utf-8") -> list[tuple[int, str | None, s
         pieces.pop()  # the final newline ends the last line; it starts none
     out = []
     offset = chunk.start
+    if chunk.start == 0 and pieces and (skip := bom_length(pieces[0], encoding)):
+        pieces[0], offset = pieces[0][skip:], skip
     for number, raw in enumerate(pieces, start=chunk.first_line):
         try:
             out.append((number, raw.decode(encoding).rstrip("\r"), None))
