@@ -314,6 +314,21 @@ def test_cli_train_translate_help_lists_options():
         assert opt in result.output
 
 
+def test_cli_train_translate_quiet_prints_only_the_result(toy, tmp_path):
+    from typer.testing import CliRunner
+
+    from lstmtext.cli import app
+
+    sets = TINY_MT + ["decoder_units=16", "encoder_units=8", "embedding_dim=8"]
+    result = CliRunner().invoke(app, ["train", "translate", "--train", str(toy["train_tsv"]), "--valid",
+                                      str(toy["valid_tsv"]), "--output", str(tmp_path / "run"), "--epochs", "1",
+                                      "--quiet", *[a for s in sets for a in ("--set", s)]])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    # One line however long the path (no wrapping at 80 columns off a terminal); the monitored score.
+    assert len(lines) == 1 and lines[0].startswith("best valid loss") and "model-best" in lines[0], lines
+
+
 def test_cli_predict_and_evaluate_on_a_translator(toy, toy_model, tmp_path):
     import json
 

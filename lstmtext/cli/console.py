@@ -36,7 +36,9 @@ class _LazyConsole:
         return getattr(self.console, name)
 
 
-err = _LazyConsole(stderr=True, highlight=False)
+# soft_wrap: a line longer than the terminal (or than 80 columns, in a log file) stays one line
+# for the terminal to fold, so logs keep one message a line.
+err = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 out = _LazyConsole(highlight=False, soft_wrap=True)
 
 

@@ -56,6 +56,8 @@ def register(app: typer.Typer) -> None:
                    "strategy": strategy, "mixed_precision": mixed_precision},
         )
         metrics = run(options, RichReporter(quiet))
-        if metrics and not quiet:
-            err.print(f"best valid BLEU {metrics.get('valid_bleu', float('nan')):.2f} "
-                      f"(greedy, epoch {metrics.get('epoch')}); model in {output}/model-best")
+        if metrics:  # the result, also under --quiet (no progress), as train lm and tag print it
+            epoch = metrics.get("epoch")
+            score = (f"BLEU {metrics['valid_bleu']:.2f} (greedy, epoch {epoch})" if "valid_bleu" in metrics
+                     else f"loss {metrics.get('valid_loss', float('nan')):.4f} (epoch {epoch})")  # early_stopping=loss
+            err.print(f"best valid {score}; model in {output}/model-best")
