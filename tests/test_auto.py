@@ -216,8 +216,10 @@ def test_holdout_is_deterministic_disjoint_and_documented():
         assert not set(train) & set(valid) and sorted(train + valid) == list(range(n))
         assert len(valid) == min(holdout.MAX_ITEMS, max(1, round(n * holdout.SHARE)))
     assert holdout.split(1_000)[1] != list(range(900, 1000))  # spread over the file, not its tail
-    with pytest.raises(DataError, match="tiny.txt.*too few"):
+    with pytest.raises(DataError, match="tiny.txt.*only 5 lines: too few"):
         holdout.split(5, "tiny.txt")
+    with pytest.raises(DataError, match="only 1 sentence: too few"):
+        holdout.split(1, "one.txt", "sentences")
 
 
 def test_holdout_keeps_blank_lines_in_training():

@@ -58,7 +58,8 @@ def split(n: int, path: str | Path | None = None, unit: str = "lines") -> tuple[
         DataError: fewer than :data:`MIN_ITEMS` items.
     """
     if n < MIN_ITEMS:
-        raise DataError(f"only {n} {unit}: too few to hold out validation data (need at least {MIN_ITEMS}); "
+        counted = f"{n} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
+        raise DataError(f"only {counted}: too few to hold out validation data (need at least {MIN_ITEMS}); "
                         "give --valid or more training data", path)
     k = held_out_count(n)
     with np.errstate(over="ignore"):  # the hash multiplies modulo 2**64 on purpose
