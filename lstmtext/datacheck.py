@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from lstmtext.errors import UsageError
 from lstmtext.io import bom_length, check_readable
+from lstmtext.tasks import task_name
 
 TASKS = ("lm", "ner", "translate")
 # Below these sizes a model learns little: say so (AUTO_DEFAULTS.md shows the scores at each size).
@@ -441,8 +442,9 @@ def check(task: str, files: list[str | Path], valid: list[str | Path] | None = N
         UsageError: an unknown task or a wrong number of files.
         DataError: a file that does not exist or cannot be read.
     """
+    task = task_name(task)
     if task not in TASKS:
-        raise UsageError(f"unknown task '{task}' (lm, ner, translate)")
+        raise UsageError(f"unknown task '{task}' (lm, ner, tag or translate)")
     if not files:
         raise UsageError("give the training file(s) to check")
     if task == "lm" and (len(files) != 1 or len(valid or []) > 1):

@@ -26,6 +26,14 @@ API_MODULES = {
     "translate": "lstmtext.translate.api",
 }
 
+# Other names a user may give for a task (``lstmtext train tag`` trains the ``ner`` task).
+TASK_ALIASES = {"tag": "ner"}
+
+
+def task_name(name: str) -> str:
+    """The task ``name`` means (an alias resolved); unknown names are returned as they are."""
+    return TASK_ALIASES.get(name, name)
+
 
 def api(task: str) -> ModuleType:
     """The API module of ``task``."""

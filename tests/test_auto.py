@@ -300,6 +300,7 @@ def test_data_check_reads_per_token_labels_as_labels_not_bad_tags(tmp_path: Path
     # The same file read at its entity column is span data as before.
     spans = check("ner", [path])
     assert spans["train"]["entities_per_type"] == {"PER": 12} and "label_kind" not in spans
+    assert check("tag", [path]) == spans  # the name of `lstmtext train tag`
 
 
 def test_data_check_pairs(tmp_path: Path):

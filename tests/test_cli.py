@@ -108,6 +108,7 @@ def test_train_evaluate_predict_generate_info(corpus, tmp_path: Path):
 def test_config_command_lists_defaults():
     r = run("config", "lm")
     assert r.exit_code == 0 and 'hidden_size = "auto"' in r.stdout and "(int or auto)" in r.stdout
+    assert run("config", "tag").stdout == run("config", "ner").stdout != ""
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "binary", "unknown_key", "bad_type", "short"])

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @app.command("check")
     @friendly
     def check(
-        task: str = typer.Argument(..., help="lm, ner or translate."),
+        task: str = typer.Argument(..., help="lm, ner (or tag) or translate."),
         files: List[Path] = typer.Argument(..., help="Training data: a text file (lm); CoNLL or JSONL files (ner); "
                                            "a TSV file or two line-aligned files, source then target (translate)."),
         valid: Optional[List[Path]] = typer.Option(None, "--valid", help="Validation data, in the same form "

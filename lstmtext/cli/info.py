@@ -52,13 +52,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("config")
     @friendly
-    def config(task: str = typer.Argument(..., help="lm, ner or translate.")) -> None:
+    def config(task: str = typer.Argument(..., help="lm, ner (or tag) or translate.")) -> None:
         """Print a task's configuration keys with defaults and help, as TOML."""
         from lstmtext.config import describe
         from lstmtext.errors import UsageError
+        from lstmtext.tasks import task_name
 
+        task = task_name(task)
         if task not in CONFIG_CLASSES:
-            raise UsageError(f"unknown task '{task}' (lm, ner, translate)")
+            raise UsageError(f"unknown task '{task}' (lm, ner, tag or translate)")
         module, name = CONFIG_CLASSES[task]
         cls = getattr(importlib.import_module(module), name)
         for key, tname, default, help_text in describe(cls):
