@@ -96,6 +96,17 @@ def test_step_schedule_follows_the_planned_epochs():
     assert start == 1 and decay == pytest.approx(0.25)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "step", "plateau"])
+def test_min_lr_floors_decay_but_never_raises_the_given_rate(schedule):
+    """A fine-tune asked for a rate below min_lr trains at that rate; decay stops at the floor."""
+    from lstmtext.training.schedule import epoch_learning_rate
+
+    gentle = epoch_learning_rate(schedule, 1e-9, 5, 0.5, 0, 1e-9, True, min_lr=1e-4)
+    assert gentle == pytest.approx(1e-9)
+    assert epoch_learning_rate(schedule, 1.0, 30, 0.5, 0, 1e-6, True, min_lr=1e-4) == pytest.approx(
+        1.0 if schedule == "constant" else 1e-4)
+
+
 # ---------------------------------------------------------------- the loop, timed by a fake task
 class Sleepy:
     """A 1-weight regression task whose steps take ``step_seconds`` (a function of epoch and step)."""

@@ -27,7 +27,9 @@ def epoch_learning_rate(
         decay_start: First epoch (0-based) that is decayed, for ``step``.
         current_lr: The rate of the previous epoch (``plateau`` builds on it).
         plateau: Whether the previous epoch failed to improve.
-        min_lr: Floor.
+        min_lr: Floor for the decayed rate. It never raises the rate above
+            ``base_lr``: a run asked to train at a rate below the floor (a
+            gentle fine-tune) trains at that rate.
     """
     if schedule == "constant":
         lr = base_lr
@@ -37,4 +39,4 @@ def epoch_learning_rate(
         lr = current_lr * decay if plateau else current_lr
     else:  # validated by the config classes
         raise ValueError(schedule)
-    return max(lr, min_lr) if math.isfinite(lr) else base_lr
+    return max(lr, min(min_lr, base_lr)) if math.isfinite(lr) else base_lr
