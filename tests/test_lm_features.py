@@ -90,23 +90,11 @@ def lm_tagger(lm_setup) -> Path:
     return out
 
 
-def test_tagger_with_lm_features_saves_loads_and_tags_alike_on_every_runtime(lm_setup, lm_tagger, tmp_path):
-    from lstmtext.cli import app
+def assert_runtimes_agree(best: Path, sentences: list[list[str]], tmp_path: Path) -> None:
+    """numpy, Keras and LiteRT give the same emissions and tags, and the LM vectors change them."""
     from lstmtext.export import export_litert
     from lstmtext.ner.features import encode
-    from lstmtext.ner.lm_features import LMFeatures
     from lstmtext.ner.tagger import Tagger
-
-    best = lm_tagger / "model-best"
-    meta = json.loads((best / "config.json").read_text())
-    assert [e["direction"] for e in meta["lm_features"]] == ["forward", "backward"]
-    assert (best / "lm" / "0" / "weights.h5").is_file() and (best / "lm" / "1" / "tokenizer").is_dir()
-    # The stored copies give the vectors training used (weights rounded to float16 in both).
-    stored = LMFeatures.from_bundle(bundle_io.read(best))
-    given = LMFeatures.from_paths(f"{lm_setup['forward']},{lm_setup['backward']}", "float16")
-    sentences = [[w for w, _ in s] for s in make_sentences(25, 9)] + [["Lima"]]
-    for a, b in zip(stored.all_vectors(sentences), given.all_vectors(sentences)):
-        np.testing.assert_array_equal(a, b)
 
     lite_dir = tmp_path / "lite"
     export_litert(best, lite_dir)
@@ -122,6 +110,24 @@ def test_tagger_with_lm_features_saves_loads_and_tags_alike_on_every_runtime(lm_
     # The vectors are read: other vectors, other scores.
     other = dict(inputs, lm_vectors=inputs["lm_vectors"][::-1].copy())
     assert not np.allclose(numpy_t.net.emissions(other)[mask], e_np[mask], atol=1e-3)
+
+
+def test_tagger_with_lm_features_saves_loads_and_tags_alike_on_every_runtime(lm_setup, lm_tagger, tmp_path):
+    from lstmtext.cli import app
+    from lstmtext.ner.lm_features import LMFeatures
+
+    best = lm_tagger / "model-best"
+    meta = json.loads((best / "config.json").read_text())
+    assert [e["direction"] for e in meta["lm_features"]] == ["forward", "backward"]
+    assert (best / "lm" / "0" / "weights.h5").is_file() and (best / "lm" / "1" / "tokenizer").is_dir()
+    # The stored copies give the vectors training used (weights rounded to float16 in both).
+    stored = LMFeatures.from_bundle(bundle_io.read(best))
+    given = LMFeatures.from_paths(f"{lm_setup['forward']},{lm_setup['backward']}", "float16")
+    sentences = [[w for w, _ in s] for s in make_sentences(25, 9)] + [["Lima"]]
+    for a, b in zip(stored.all_vectors(sentences), given.all_vectors(sentences)):
+        np.testing.assert_array_equal(a, b)
+
+    assert_runtimes_agree(best, sentences, tmp_path)
     # predict and evaluate from the command line, on the light runtime.
     r = runner.invoke(app, ["predict", str(best), "Maria Lopez visited Berlin .", "--format", "jsonl"])
     assert r.exit_code == 0, r.output
@@ -198,3 +204,41 @@ def test_bad_lm_gets_one_line(lm_setup, lm_tagger, tiny_lm, tmp_path):
         assert r.exit_code != 0, r.output
         assert message in r.output and str(path) in r.output and "Traceback" not in r.output
         assert not (out / "model-best").exists()
+
+
+@pytest.mark.parametrize("layers,lm_layer", [(2, 1), (1, 1)])
+def test_lm_vectors_join_after_a_bilstm_layer(lm_setup, tmp_path, layers, lm_layer):
+    """lm_layer k: the vectors skip the first k BiLSTMs and join the next layer's input (TagLM)."""
+    from lstmtext.cli import app
+
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["train", "tag", "--train", str(lm_setup["train"]), "--valid", str(lm_setup["valid"]),
+                            "--lm", str(lm_setup["forward"]), "--lm", str(lm_setup["backward"]),
+                            "--output", str(out), "--epochs", "1", "--seed", "1",
+                            *[a for s in TINY for a in ("--set", s)],
+                            "--set", f"num_layers={layers}", "--set", f"lm_layer={lm_layer}"])
+    assert r.exit_code == 0, r.output
+    best = out / "model-best"
+    assert json.loads((best / "config.json").read_text())["config"]["lm_layer"] == lm_layer
+    from lstmtext.weights import load_arrays
+
+    shapes = load_arrays(best / "weights.h5")
+    # bilstm_0 reads words (16), casing (4) and characters (8) only; the joined layer 2 x 16 + 32 LM features.
+    assert shapes["bilstm_0/forward_lstm_0/lstm_cell/kernel"].shape[0] == 16 + 4 + 8
+    joined = (f"bilstm_{lm_layer}/forward_lstm_{lm_layer}/lstm_cell/kernel" if lm_layer < layers
+              else "emissions/kernel")
+    assert shapes[joined].shape[0] == 2 * 16 + 32
+    sentences = [[w for w, _ in s] for s in make_sentences(15, 9)]
+    assert_runtimes_agree(best, sentences, tmp_path)
+
+
+def test_lm_layer_beyond_the_network_is_refused(lm_setup, tmp_path):
+    from lstmtext.cli import app
+
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["train", "tag", "--train", str(lm_setup["train"]), "--valid", str(lm_setup["valid"]),
+                            "--lm", str(lm_setup["forward"]), "--output", str(out), "--epochs", "1",
+                            *[a for s in TINY for a in ("--set", s)],
+                            "--set", "num_layers=1", "--set", "lm_layer=2"])
+    assert r.exit_code != 0 and "lm_layer" in r.output and "Traceback" not in r.output
+    assert not (out / "model-best").exists()

@@ -71,6 +71,9 @@ class NERConfig:
                      "config names the copies, lm/0, lm/1, ...)")
     lm_weights_dtype: str = option("float16", "dtype of the language models' weights stored in the bundle (and "
                                    "used in training, so tagging reads the same)", ("float32", "float16"))
+    lm_layer: int = option(0, "where the language-model vectors join the network: 0 beside the word features "
+                           "(the first BiLSTM's input), 1 after the first BiLSTM (TagLM's choice with two "
+                           "layers, Peters et al. 2017), up to num_layers (the emission layer's input)")
     # network
     word_dim: int | Auto = option(AUTO, "word embedding size (must match --embeddings when given; auto: the "
                                   "embeddings file's size, else 100)")
@@ -120,6 +123,8 @@ class NERConfig:
                 raise ConfigError(f"must be positive, got {getattr(self, key)}", key)
         if not is_auto(self.num_layers) and self.num_layers > 2:
             raise ConfigError(f"must be 1 or 2, got {self.num_layers}", "num_layers")
+        if self.lm_layer < 0 or (not is_auto(self.num_layers) and self.lm_layer > self.num_layers):
+            raise ConfigError(f"must be between 0 and num_layers, got {self.lm_layer}", "lm_layer")
         if self.casing_dim < 0:
             raise ConfigError(f"must be >= 0, got {self.casing_dim}", "casing_dim")
         for key in ("dropout", "singleton_unk"):

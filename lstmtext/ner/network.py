@@ -8,6 +8,9 @@ Architecture (Lample et al. 2016; Ma & Hovy 2016)::
     features -> one embedding each --+   (extra CoNLL columns, e.g. POS for chunking)
     lm       -> LM states per word --+   (frozen language models, TagLM; lstmtext.ner.lm_features)
 
+The language-model vectors join beside the word features (``lm_layer`` 0) or
+after BiLSTM layer ``lm_layer`` (TagLM's choice: after the first of two).
+
 With character input (``input = "chars"``) the "words" are single
 characters and the casing and character features are off.
 
@@ -86,16 +89,24 @@ def build_model(config, vocab: Vocab, constraints: tuple | None, embeddings: np.
         for f, values in enumerate(vocab.features):
             feats.append(keras.layers.Embedding(len(values), config.feature_dim, name=f"feature_embedding_{f}")(
                 inputs["feature_ids"][:, :, f]))
+    lm_layer = getattr(config, "lm_layer", 0)
     if lm_dim:
         inputs["lm_vectors"] = keras.Input((None, lm_dim), dtype="float32", name="lm_vectors")
-        feats.append(inputs["lm_vectors"])
+        if lm_layer == 0:
+            feats.append(inputs["lm_vectors"])
     x = feats[0] if len(feats) == 1 else keras.layers.Concatenate(name="features")(feats)
     x = keras.layers.Dropout(config.dropout, name="dropout_features")(x)
     # The mask is passed explicitly: Concatenate drops it at run time when only
     # some of its inputs carry one, and the backward LSTM must skip padding
     # for a sentence to be tagged the same alone and in any batch.
     mask = keras.ops.not_equal(words, 0)
-    for i in range(config.num_layers):
+    for i in range(config.num_layers + 1):
+        if lm_dim and lm_layer and i == lm_layer:
+            # Joined later (TagLM): the vectors get the same dropout as the word features.
+            lm = keras.layers.Dropout(config.dropout, name="dropout_lm")(inputs["lm_vectors"])
+            x = keras.layers.Concatenate(name="lm_join")([x, lm])
+        if i == config.num_layers:
+            break
         x = keras.layers.Bidirectional(
             keras.layers.LSTM(config.hidden_size, return_sequences=True, name=f"lstm_{i}"),
             name=f"bilstm_{i}")(x, mask=mask)

@@ -57,12 +57,8 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
     char_encoder = config.get("char_encoder", "cnn")
     layers = int(config.get("num_layers", 1))
     names, _ = signature(config)
-    lm_dim = 0
-    if "lm_vectors" in names:  # the first BiLSTM's input width less the other features'
-        lm_dim = (a["bilstm_0/forward_lstm_0/lstm_cell/kernel"].shape[0] - a["word_embedding/embeddings"].shape[1]
-                  - (a["casing_embedding/embeddings"].shape[1] if "casing" in names else 0)
-                  - (numpy_tagger._char_dim() if "chars" in names else 0)
-                  - len(vocab.features) * int(config.get("feature_dim", 20)))
+    lm_dim = numpy_tagger.lm_dim()
+    lm_layer = int(config.get("lm_layer", 0))
     specs = {"words": t.TensorSpec([None, None], t.int32, name="words"),
              "casing": t.TensorSpec([None, None], t.int32, name="casing"),
              "chars": t.TensorSpec([None, None, None], t.int32, name="chars"),
@@ -101,10 +97,14 @@ def build(arrays: dict[str, np.ndarray], config: dict, bundle=None, vocab=None):
             feats.append(char_features(given["chars"]))
         for f in range(len(vocab.features)):
             feats.append(t.gather(a[f"feature_embedding_{f}/embeddings"], given["feature_ids"][:, :, f]))
-        if "lm_vectors" in given:
+        if "lm_vectors" in given and lm_layer == 0:
             feats.append(given["lm_vectors"])
         x = t.concat(feats, axis=-1)
-        for i in range(layers):
+        for i in range(layers + 1):
+            if "lm_vectors" in given and lm_layer and i == lm_layer:
+                x = t.concat([x, given["lm_vectors"]], axis=-1)
+            if i == layers:
+                break
             outs = []
             for direction, reverse in (("forward", False), ("backward", True)):
                 p = f"bilstm_{i}/{direction}_lstm_{i}/lstm_cell/"

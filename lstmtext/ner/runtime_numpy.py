@@ -169,7 +169,8 @@ class NumpyTagger:
             feats.append(self._chars(inputs["chars"]))
         for f in range(len(self.vocab.features)):
             feats.append(self.a[f"feature_embedding_{f}/embeddings"][inputs["feature_ids"][:, :, f]])
-        if "lm_vectors" in inputs:
+        lm_layer = int(self.config.get("lm_layer", 0))
+        if "lm_vectors" in inputs and lm_layer == 0:
             feats.append(inputs["lm_vectors"])
         x = np.concatenate(feats, axis=-1).astype(np.float32)
         # The two directions at once, each on half the threads: on two cores
@@ -177,7 +178,11 @@ class NumpyTagger:
         # step's product twice the size of a split of rows.
         threads = parallel.workers(2 * len(words))
         per_direction = max(1, threads // 2)
-        for i in range(self.num_layers):
+        for i in range(self.num_layers + 1):
+            if "lm_vectors" in inputs and lm_layer and i == lm_layer:
+                x = np.concatenate([x, inputs["lm_vectors"].astype(np.float32)], axis=-1)
+            if i == self.num_layers:
+                break
             tasks = []
             for direction, rev in (("forward", False), ("backward", True)):
                 tasks.append(functools.partial(
@@ -186,6 +191,24 @@ class NumpyTagger:
             outs = parallel.run_concurrently(tasks) if threads > 1 else [task() for task in tasks]
             x = np.concatenate([out for out, _, _ in outs], axis=-1)
         return x @ self.a["emissions/kernel"] + self.a["emissions/bias"]
+
+    def lm_dim(self) -> int:
+        """Width of the language-model vectors the weights expect (0 without language models)."""
+        if not self.config.get("lm"):
+            return 0
+        layer = int(self.config.get("lm_layer", 0))
+        if layer == 0:
+            others = self.a["word_embedding/embeddings"].shape[1] + len(self.vocab.features) * int(
+                self.config.get("feature_dim", 20))
+            if int(self.config.get("casing_dim", 0)):
+                others += self.a["casing_embedding/embeddings"].shape[1]
+            if self.char_encoder != "none":
+                others += self._char_dim()
+        else:
+            others = 2 * self.a[f"bilstm_{layer - 1}/forward_lstm_{layer - 1}/lstm_cell/recurrent_kernel"].shape[0]
+        after = (f"bilstm_{layer}/forward_lstm_{layer}/lstm_cell/kernel" if layer < self.num_layers
+                 else "emissions/kernel")
+        return int(self.a[after].shape[0] - others)
 
     def _fused_weights(self, prefix: str):
         """An LSTM's weights in :func:`fused_gates` order, arranged once per tagger."""
